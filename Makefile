@@ -1,0 +1,139 @@
+# libws - one GNU Makefile. Out-of-tree builds in $(B) (default build/).
+#   make                 libws.a, libws.so, libws.pc
+#   make test            every test (SKIP for a missing peer)
+#   make WS_OPENSSL=0    built-in SHA-1/Base64/random, no libcrypto
+#   make asan | debug | valgrind | check-nomalloc | install PREFIX=...
+# V=1 shows commands; WERROR=1 adds -Werror (CI does; a user build never).
+
+B ?= build
+CC ?= cc
+AR ?= ar
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CFLAGS ?= -O2 -g
+PYTHON ?= python3
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+VERSION_MAJOR := $(shell sed -n 's/^\#define WS_VERSION_MAJOR \([0-9]*\)/\1/p' include/ws.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define WS_VERSION_MINOR \([0-9]*\)/\1/p' include/ws.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define WS_VERSION_PATCH \([0-9]*\)/\1/p' include/ws.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+SONAME := libws.so.$(VERSION_MAJOR).$(VERSION_MINOR)
+
+# OpenSSL: detected unless WS_OPENSSL is given.
+ifndef WS_OPENSSL
+WS_OPENSSL := $(shell printf '\#include <openssl/sha.h>\nint main(void){return 0;}\n' | \
+    $(CC) -x c - -o /dev/null -lcrypto >/dev/null 2>&1 && echo 1 || echo 0)
+endif
+ifeq ($(WS_OPENSSL),1)
+CRYPTO_LIBS := -lcrypto
+PC_REQUIRES := Requires.private: libcrypto
+else
+CRYPTO_LIBS :=
+PC_REQUIRES :=
+endif
+
+WARN := -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wconversion \
+        -Wstrict-prototypes -Wmissing-prototypes
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+ALL_CPPFLAGS := -Iinclude -Isrc -DWS_OPENSSL=$(WS_OPENSSL) -D_POSIX_C_SOURCE=200809L $(CPPFLAGS)
+ALL_CFLAGS := $(WARN) -fPIC $(CFLAGS)
+TEST_CFLAGS := -std=c99 -Wall -Wextra -Wpedantic -Wshadow \
+        $(if $(filter 1,$(WERROR)),-Werror) $(CFLAGS)
+
+CORE_SRC := src/ws_err.c src/ws_frame.c src/ws_utf8.c src/ws_sha1.c \
+            src/ws_crypto_openssl.c src/ws_handshake.c src/ws_conn.c
+CORE_OBJ := $(CORE_SRC:src/%.c=$(B)/obj/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
+
+.PHONY: all lib-core test check test-unit test-nossl asan debug valgrind \
+        check-nomalloc install uninstall clean examples
+
+all: $(B)/libws.a $(B)/$(SONAME) $(B)/libws.so $(B)/libws.pc
+
+lib-core: $(B)/libws.a
+
+$(B)/obj/%.o: src/%.c include/ws.h src/ws_internal.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/libws.a: $(CORE_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(B)/$(SONAME): $(CORE_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS)
+
+$(B)/libws.so: $(B)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $@
+
+$(B)/libws.pc: libws.pc.in include/ws.h
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@REQUIRES@|$(PC_REQUIRES)|' libws.pc.in > $@
+
+# ---- tests ----------------------------------------------------------------
+$(B)/tests/%.o: tests/%.c tests/test.h tests/test_list.h $(wildcard tests/list_*.h) include/ws.h src/ws_internal.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Itests $(TEST_CFLAGS) -c $< -o $@
+
+$(B)/tests/ws_tests: $(TEST_OBJ) $(B)/libws.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(B)/libws.a $(CRYPTO_LIBS)
+
+test-unit: $(B)/tests/ws_tests
+	$(Q)$(B)/tests/ws_tests
+
+# The same unit tests against the built-in SHA-1/Base64/random.
+test-nossl:
+	$(Q)$(MAKE) --no-print-directory B=$(B)-nossl WS_OPENSSL=0 test-unit
+
+test check: test-unit test-nossl check-nomalloc
+	@echo "make test: all suites passed"
+
+# The core must never call the allocator itself (STYLE.md 5).
+check-nomalloc: $(CORE_OBJ)
+	$(Q)if nm -u $(CORE_OBJ) | grep -wE 'malloc|calloc|realloc|free'; then \
+	    echo "check-nomalloc: FAIL: the core references the allocator"; exit 1; \
+	else echo "check-nomalloc: ok (no malloc/calloc/realloc/free in the core)"; fi
+
+debug:
+	$(Q)$(MAKE) --no-print-directory B=build-debug CFLAGS="-O0 -g3 -fno-omit-frame-pointer" all $(B:build=build-debug)/tests/ws_tests
+
+asan:
+	$(Q)$(MAKE) --no-print-directory B=build-asan \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    LDFLAGS="-fsanitize=address,undefined" test-unit
+
+valgrind: $(B)/tests/ws_tests
+	$(Q)valgrind --quiet --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=all $(B)/tests/ws_tests
+
+install: all
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/ws.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(B)/libws.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(B)/$(SONAME) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libws.so
+	install -m 644 $(B)/libws.pc $(DESTDIR)$(PKGCONFIGDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/ws.h $(DESTDIR)$(LIBDIR)/libws.a \
+	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libws.so \
+	    $(DESTDIR)$(PKGCONFIGDIR)/libws.pc
+
+clean:
+	rm -rf build build-* $(B)

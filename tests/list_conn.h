@@ -1,0 +1,1 @@
+/* tests of the conn layer: X(name) per test */

@@ -1,0 +1,1 @@
+/* tests of the crypto layer: X(name) per test */

@@ -1,0 +1,1 @@
+/* tests of the frame layer: X(name) per test */

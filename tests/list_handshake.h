@@ -1,0 +1,1 @@
+/* tests of the handshake layer: X(name) per test */

@@ -1,0 +1,1 @@
+/* tests of the property layer: X(name) per test */

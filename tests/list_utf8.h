@@ -1,0 +1,1 @@
+/* tests of the utf8 layer: X(name) per test */
