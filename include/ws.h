@@ -186,7 +186,8 @@ int ws_frame_header_size(const uint8_t *data, size_t len, size_t *size);
  * puts "minimal" on the sender; rejecting it gains nothing).
  *
  * Returns WS_OK, WS_INCOMPLETE (need more bytes; nothing consumed),
- *   WS_ERR_PROTOCOL (*why, if not NULL, says which rule),
+ *   WS_ERR_PROTOCOL (*why, if not NULL, says which rule; *f and
+ *                   *consumed are still filled in, for dissectors),
  *   WS_ERR_INVALID_ARG.
  */
 int ws_frame_decode_header(struct ws_frame *f, const uint8_t *data,
@@ -363,6 +364,18 @@ int ws_handshake_write_response(char *out, size_t cap,
                                 const struct ws_request *req,
                                 const char *protocol,
                                 const char *extra_headers, size_t *written);
+
+/*
+ * ws_handshake_write_accept - write a 101 answer from the client's key
+ * alone, for servers that parse the HTTP request themselves.
+ *
+ * key[0..key_len) is the client's Sec-WebSocket-Key; protocol (NULL: none)
+ * is written as Sec-WebSocket-Protocol without checking it was offered.
+ * Otherwise as ws_handshake_write_response().
+ */
+int ws_handshake_write_accept(char *out, size_t cap, const char *key,
+                              size_t key_len, const char *protocol,
+                              const char *extra_headers, size_t *written);
 
 /*
  * ws_handshake_write_error - write an HTTP error answer for a failed
@@ -550,6 +563,7 @@ struct ws_conn {
     void *user;
     uint8_t *buf;              /* caller buffer: handshake, then output */
     size_t buflen;
+    size_t hs_base;            /* where the handshake bytes start in buf */
     size_t hs_len;             /* handshake bytes accumulated in buf */
     size_t out_head, out_tail; /* pending output: buf[out_head..out_tail) */
 
@@ -562,7 +576,9 @@ struct ws_conn {
     int error;                 /* sticky failure status, 0 if none */
     uint8_t state;             /* enum ws_state */
     uint8_t in_callback;
-    uint8_t close_sent, close_received, close_notified;
+    uint8_t in_send;           /* inside the send callback */
+    uint8_t transport_failed;
+    uint8_t close_sent, close_received, close_notified, opened;
     uint8_t rx_state;          /* receive sub-state */
     uint8_t hdr_have;          /* bytes of the frame header in hdr[] */
     uint8_t hdr[WS_FRAME_HEADER_MAX];
@@ -592,7 +608,7 @@ struct ws_conn {
     char key[WS_KEY_LEN + 1];  /* client: the key sent */
     const char *reject_reason; /* server: set by ws_conn_reject() */
     unsigned reject_status;
-    const char *select_protocol;
+    const struct ws_request *hs_req; /* during on_request only */
     const char *reason;        /* why the connection failed */
 };
 
@@ -706,8 +722,10 @@ int ws_conn_close(struct ws_conn *c, unsigned code, const char *reason,
 /*
  * ws_conn_flush - write pending output (call when the transport is
  * writable after WS_AGAIN, WS_PENDING or ws_conn_wants_flush()).
+ * Output is drained even after the connection failed, so the close frame
+ * (or the HTTP error answer) reaches the peer before you close the socket.
  * Returns WS_OK (nothing left), WS_AGAIN (still blocked),
- *   WS_ERR_TRANSPORT, or the sticky error.
+ *   WS_ERR_TRANSPORT (the send callback failed; sticky).
  */
 int ws_conn_flush(struct ws_conn *c);
 

@@ -1,0 +1,1284 @@
+/*
+ * ws_conn.c - the connection state machine (RFC 6455 4, 5.4, 5.5, 7).
+ *
+ *   CONNECTING --handshake ok--> OPEN --we send close--> CLOSING
+ *        |                        |                        |
+ *        | bad handshake          | peer's close (we reply)| peer's close
+ *        v                        v                        v
+ *      CLOSED <------------- CLOSED (also: any failure) -- CLOSED
+ *
+ * Input: ws_conn_feed() takes whatever bytes arrived. In CONNECTING they are
+ * gathered in the caller's buffer until the HTTP header block is complete
+ * (ws_handshake.c parses it). Then frames are parsed by a small receive
+ * machine whose states are named below; every state can stop at any byte
+ * and resume on the next call, which is what makes the parser
+ * split-invariant. Before a callback runs, the state already says what
+ * comes next, so a callback that returns WS_PAUSED loses nothing.
+ *
+ * Output: every frame is offered to the send callback as header + payload
+ * (two iovecs, no copy) for a server; a client's frame must be masked
+ * (RFC 6455 5.3), so it is masked into the caller's buffer, in chunks if it
+ * is large. Whatever the transport does not take stays in the buffer, or,
+ * if it does not fit, stays in the caller's payload ("pinned") until
+ * ws_conn_flush() has written it. Control frames the core sends by itself
+ * (pong, close) wait in a one-frame slot when output is blocked.
+ *
+ * Failing the connection (RFC 6455 7.1.7) always sends one close frame with
+ * the status's code before the state becomes CLOSED; nothing is delivered
+ * after that, and on_close is the last callback.
+ */
+#include "ws_internal.h"
+
+/* Receive states. */
+enum rx_state {
+    RX_HEADER = 0,    /* gathering a frame header */
+    RX_PAYLOAD,       /* reading payload; frame done when frame_left == 0 */
+    RX_MSG_END,       /* message complete: on_message_end is next */
+    RX_MSG_DELIVER,   /* then on_message */
+    RX_IGNORE         /* close received or connection failed: drop input */
+};
+
+static int fail(struct ws_conn *c, int status, const char *why);
+
+static size_t min_size(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+static int is_client(const struct ws_conn *c)
+{
+    return c->cfg.role == WS_ROLE_CLIENT;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Callbacks                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* What a user callback's return value means for the caller (STYLE 4). */
+static int after_callback(struct ws_conn *c, int rv)
+{
+    c->in_callback = 0;
+    if (c->error != 0)
+        return c->error;    /* e.g. the transport failed inside the callback */
+    if (rv == 0)
+        return WS_OK;
+    if (rv == WS_PAUSED)
+        return WS_PAUSED;
+    return fail(c, WS_ERR_CALLBACK, "a callback returned an error");
+}
+
+/* on_close runs at most once, only for a connection that was opened, and
+ * is the last callback. Its return value cannot change anything. */
+static void notify_close(struct ws_conn *c, unsigned code, const char *reason,
+                         size_t n)
+{
+    if (!c->opened || c->close_notified)
+        return;
+    c->close_notified = 1;
+    if (c->cb->on_close) {
+        uint8_t saved = c->in_callback;
+        c->in_callback = 1;
+        (void)c->cb->on_close(c, code, reason, n, c->user);
+        c->in_callback = saved;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static size_t out_pending(const struct ws_conn *c)
+{
+    return c->out_tail - c->out_head;
+}
+
+/* Move pending output to the start of the buffer. */
+static void out_compact(struct ws_conn *c)
+{
+    size_t n = out_pending(c);
+
+    if (c->out_head == 0)
+        return;
+    if (n > 0)
+        memmove(c->buf, c->buf + c->out_head, n);
+    c->out_head = 0;
+    c->out_tail = n;
+}
+
+static void drop_output(struct ws_conn *c)
+{
+    c->out_head = c->out_tail = 0;
+    c->pin = NULL;
+    c->pin_len = 0;
+    c->slot_opcode = 0;
+}
+
+/* Hand iov[] to the transport. */
+static int call_send(struct ws_conn *c, const struct ws_iov *iov, size_t cnt,
+                     size_t *written)
+{
+    size_t total = 0, i;
+    uint8_t saved = c->in_callback;
+    int rv;
+
+    for (i = 0; i < cnt; i++)
+        total += iov[i].len;
+    *written = 0;
+    c->in_callback = 1;
+    c->in_send = 1;
+    rv = c->cb->send(c, iov, cnt, written, c->user);
+    c->in_send = 0;
+    c->in_callback = saved;
+    if (rv < 0 || *written > total) {
+        *written = 0;
+        c->transport_failed = 1;
+        drop_output(c);
+        if (c->error == 0) {
+            c->error = WS_ERR_TRANSPORT;
+            c->reason = "the send callback failed";
+        }
+        c->state = WS_STATE_CLOSED;
+        c->rx_state = RX_IGNORE;
+        return WS_ERR_TRANSPORT;
+    }
+    return WS_OK;
+}
+
+/* Account for w bytes taken by the transport: buffered bytes first, then
+ * the pinned payload (server frames only; client pins are staged). */
+static void consume_output(struct ws_conn *c, size_t w)
+{
+    size_t from_buf = min_size(w, out_pending(c));
+
+    c->out_head += from_buf;
+    w -= from_buf;
+    if (c->out_head == c->out_tail)
+        c->out_head = c->out_tail = 0;
+    if (w > 0 && c->pin) {
+        c->pin += w;
+        c->pin_len -= w;
+        if (c->pin_len == 0)
+            c->pin = NULL;
+    }
+}
+
+/* Write a frame header for this connection's role into hdr. A client
+ * header gets a fresh masking key (RFC 6455 5.3), returned in key. */
+static int build_header(struct ws_conn *c, unsigned fin, unsigned opcode,
+                        size_t n, uint8_t *hdr, size_t *hl, uint8_t key[4])
+{
+    struct ws_frame f;
+
+    memset(&f, 0, sizeof f);
+    f.fin = fin ? 1u : 0u;
+    f.opcode = opcode;
+    f.length = n;
+    if (is_client(c)) {
+        if (ws__random(key, 4) != WS_OK)
+            return WS_ERR_CRYPTO;
+        f.masked = 1;
+        memcpy(f.mask, key, 4);
+    }
+    return ws_frame_encode_header(hdr, WS_FRAME_HEADER_MAX, &f, hl);
+}
+
+/* Append a whole frame to the buffer (masking the payload for a client). */
+static void append_frame(struct ws_conn *c, const uint8_t *hdr, size_t hl,
+                         const uint8_t *p, size_t n, const uint8_t key[4])
+{
+    memcpy(c->buf + c->out_tail, hdr, hl);
+    if (n > 0) {
+        if (is_client(c))
+            ws_mask(c->buf + c->out_tail + hl, p, n, key, 0);
+        else
+            memcpy(c->buf + c->out_tail + hl, p, n);
+    }
+    c->out_tail += hl + n;
+}
+
+/* Client: mask the next chunk of the pinned payload into the empty
+ * buffer. Once all of it is staged the payload is no longer needed. */
+static void stage_pin(struct ws_conn *c)
+{
+    size_t n = min_size(c->pin_len, c->buflen);
+
+    ws_mask(c->buf, c->pin, n, c->pin_key, c->pin_off);
+    c->out_head = 0;
+    c->out_tail = n;
+    c->pin += n;
+    c->pin_len -= n;
+    c->pin_off += n;
+    if (c->pin_len == 0)
+        c->pin = NULL;
+}
+
+/* Put the waiting control frame into the empty buffer. */
+static int stage_slot(struct ws_conn *c)
+{
+    uint8_t hdr[WS_FRAME_HEADER_MAX], key[4];
+    size_t hl;
+    int rv = build_header(c, 1, c->slot_opcode, c->slot_len, hdr, &hl, key);
+
+    if (rv != WS_OK)
+        return rv;
+    c->out_head = c->out_tail = 0;
+    append_frame(c, hdr, hl, c->slot, c->slot_len, key);
+    c->slot_opcode = 0;
+    return WS_OK;
+}
+
+/* Write as much pending output as the transport takes. */
+static int flush_output(struct ws_conn *c)
+{
+    for (;;) {
+        struct ws_iov iov[2];
+        size_t cnt = 0, w;
+        int rv;
+
+        if (c->transport_failed)
+            return WS_ERR_TRANSPORT;
+        if (out_pending(c) == 0 && c->pin && is_client(c))
+            stage_pin(c);
+        if (out_pending(c) == 0 && c->pin == NULL && c->slot_opcode) {
+            rv = stage_slot(c);
+            if (rv != WS_OK)
+                return rv;
+        }
+        if (out_pending(c) > 0) {
+            iov[cnt].base = c->buf + c->out_head;
+            iov[cnt++].len = out_pending(c);
+        }
+        if (c->pin && !is_client(c)) {
+            iov[cnt].base = c->pin;
+            iov[cnt++].len = c->pin_len;
+        }
+        if (cnt == 0)
+            return WS_OK;
+        rv = call_send(c, iov, cnt, &w);
+        if (rv != WS_OK)
+            return rv;
+        if (w == 0)
+            return WS_AGAIN;
+        consume_output(c, w);
+    }
+}
+
+/*
+ * Send one frame. The first attempt always accepts the frame: what the
+ * transport does not take is copied into the buffer, or, if it does not
+ * fit and allow_pin is set, left in the caller's payload (WS_PENDING).
+ * When earlier output is still blocked the frame is appended to the buffer
+ * if it fits, else WS_AGAIN (nothing done).
+ */
+static int queue_frame(struct ws_conn *c, unsigned fin, unsigned opcode,
+                       const uint8_t *p, size_t n, int allow_pin)
+{
+    uint8_t hdr[WS_FRAME_HEADER_MAX], key[4];
+    size_t hl, w, total, sent_payload, rest;
+    struct ws_iov iov[2];
+    int rv;
+
+    rv = flush_output(c);
+    if (rv != WS_OK && rv != WS_AGAIN)
+        return rv;
+    if (c->pin || c->slot_opcode)
+        return WS_AGAIN;
+    rv = build_header(c, fin, opcode, n, hdr, &hl, key);
+    if (rv != WS_OK)
+        return rv;
+    total = hl + n;
+
+    if (out_pending(c) > 0) {
+        out_compact(c);
+        if (total > c->buflen - c->out_tail)
+            return WS_AGAIN;
+        append_frame(c, hdr, hl, p, n, key);
+        return WS_OK;
+    }
+    c->out_head = c->out_tail = 0;
+
+    if (is_client(c)) {
+        /* Mask what fits; pin the rest, to be masked as it drains. */
+        size_t m = min_size(n, c->buflen - hl);
+        append_frame(c, hdr, hl, p, m, key);
+        if (m < n) {
+            c->pin = p + m;
+            c->pin_len = n - m;
+            c->pin_off = m;
+            memcpy(c->pin_key, key, 4);
+        }
+        rv = flush_output(c);
+        if (rv != WS_OK && rv != WS_AGAIN)
+            return rv;
+        return (c->pin && allow_pin) ? WS_PENDING : WS_OK;
+    }
+
+    /* Server: header + payload straight from the caller's memory. */
+    iov[0].base = hdr;
+    iov[0].len = hl;
+    iov[1].base = p;
+    iov[1].len = n;
+    rv = call_send(c, iov, n > 0 ? 2 : 1, &w);
+    if (rv != WS_OK)
+        return rv;
+    if (w == total)
+        return WS_OK;
+    if (w < hl) {
+        memcpy(c->buf, hdr + w, hl - w);
+        c->out_tail = hl - w;
+        sent_payload = 0;
+    } else {
+        sent_payload = w - hl;
+    }
+    rest = n - sent_payload;
+    if (rest <= c->buflen - c->out_tail || !allow_pin) {
+        /* Control frames (n <= 125) always fit: buflen >= 512. */
+        memcpy(c->buf + c->out_tail, p + sent_payload, rest);
+        c->out_tail += rest;
+        return WS_OK;
+    }
+    c->pin = p + sent_payload;
+    c->pin_len = rest;
+    return WS_PENDING;
+}
+
+/* A control frame the core sends by itself (pong, close). When output is
+ * blocked it waits in the slot; a close replaces a waiting pong (RFC 6455
+ * 5.5.3 allows answering only the latest ping), never the reverse. */
+static int queue_control(struct ws_conn *c, unsigned opcode, const uint8_t *p,
+                         size_t n)
+{
+    int rv = queue_frame(c, 1, opcode, p, n, 0);
+
+    if (rv != WS_AGAIN)
+        return rv;
+    if (c->slot_opcode == WS_OPCODE_CLOSE)
+        return WS_OK;
+    c->slot_opcode = (uint8_t)opcode;
+    c->slot_len = (uint8_t)n;
+    if (n > 0)
+        memcpy(c->slot, p, n);
+    return WS_OK;
+}
+
+/* Queue our close frame: 2-byte code (RFC 6455 5.5.1) + reason. */
+static int send_close(struct ws_conn *c, unsigned code, const char *reason,
+                      size_t n)
+{
+    uint8_t payload[WS_CONTROL_PAYLOAD_MAX];
+    size_t len = 0;
+
+    if (code != 0) {
+        payload[0] = (uint8_t)(code >> 8);
+        payload[1] = (uint8_t)code;
+        n = min_size(n, WS_CLOSE_REASON_MAX);
+        if (n > 0)
+            memcpy(payload + 2, reason, n);
+        len = 2 + n;
+    }
+    c->close_sent = 1;
+    return queue_control(c, WS_OPCODE_CLOSE, payload, len);
+}
+
+/* RFC 6455 7.1.7: _Fail the WebSocket Connection_. Sends the close frame
+ * with the status's code (once), then the connection is CLOSED. */
+static int fail(struct ws_conn *c, int status, const char *why)
+{
+    unsigned code = ws_err_close_code(status);
+    size_t why_len = why ? strlen(why) : 0;
+
+    if (c->error != 0)
+        return c->error;
+    c->error = status;
+    c->reason = why;
+    c->rx_state = RX_IGNORE;
+    if ((c->state == WS_STATE_OPEN || c->state == WS_STATE_CLOSING) &&
+        !c->close_sent && code != 0)
+        (void)send_close(c, code, why, why_len);
+    c->state = WS_STATE_CLOSED;
+    notify_close(c, code, why, min_size(why_len, WS_CLOSE_REASON_MAX));
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Opening handshake (RFC 6455 4)                                           */
+/* ------------------------------------------------------------------------ */
+
+/* A handshake that cannot go on: the server answers with an HTTP error;
+ * either side ends up CLOSED with a sticky status. */
+static int handshake_fail(struct ws_conn *c, int status, unsigned http_status,
+                          const char *why)
+{
+    size_t w;
+
+    c->error = status;
+    c->reason = why;
+    c->state = WS_STATE_CLOSED;
+    c->rx_state = RX_IGNORE;
+    if (!is_client(c) && http_status != 0 && !c->transport_failed) {
+        c->hs_len = 0;
+        c->out_head = c->out_tail = 0;
+        if (ws_handshake_write_error((char *)c->buf, c->buflen, http_status,
+                                     why, &w) == WS_OK) {
+            c->out_tail = w;
+            (void)flush_output(c);
+        }
+    }
+    return status;
+}
+
+static int finish_open(struct ws_conn *c)
+{
+    int rv;
+
+    c->state = WS_STATE_OPEN;
+    c->opened = 1;
+    c->hs_len = 0;
+    if (c->cb->on_open == NULL)
+        return WS_OK;
+    c->in_callback = 1;
+    rv = c->cb->on_open(c, c->user);
+    return after_callback(c, rv);
+}
+
+static int server_handshake(struct ws_conn *c, const uint8_t *req_bytes,
+                            size_t len, size_t cap, size_t *req_size)
+{
+    struct ws_request req;
+    size_t w;
+    int rv;
+
+    rv = ws_handshake_parse_request(&req, req_bytes, len, cap,
+                                    c->cfg.max_headers, req_size);
+    if (rv == WS_INCOMPLETE)
+        return rv;
+    if (rv != WS_OK)
+        return handshake_fail(c, rv, ws_err_http_status(rv), req.error);
+
+    if (c->cb->on_request) {
+        c->hs_req = &req;
+        c->in_callback = 1;
+        rv = c->cb->on_request(c, &req, c->user);
+        c->in_callback = 0;
+        c->hs_req = NULL;
+        if (c->error != 0)
+            return c->error;
+        if (rv != 0 && rv != WS_PAUSED)
+            return handshake_fail(c, WS_ERR_CALLBACK, 500,
+                                  "on_request failed");
+    }
+    if (c->reject_status != 0)
+        return handshake_fail(c, WS_ERR_REJECTED, c->reject_status,
+                              c->reject_reason ? c->reject_reason
+                                               : "rejected by the server");
+
+    /* The request bytes are overwritten by the answer: keep the key. */
+    memcpy(c->key, req.key.p, WS_KEY_LEN);
+    c->key[WS_KEY_LEN] = '\0';
+    rv = ws_handshake_write_accept((char *)c->buf, c->buflen, c->key,
+                                   WS_KEY_LEN,
+                                   c->protocol_len ? c->protocol : NULL,
+                                   c->cfg.response_headers, &w);
+    if (rv != WS_OK)
+        return handshake_fail(c, rv == WS_ERR_NO_SPACE ? WS_ERR_HEADER_TOO_BIG
+                                                       : rv,
+                              500, "cannot write the handshake answer");
+    c->out_head = 0;
+    c->out_tail = w;
+    rv = flush_output(c);
+    if (rv != WS_OK && rv != WS_AGAIN)
+        return rv;
+    return finish_open(c);
+}
+
+static int client_handshake(struct ws_conn *c, const uint8_t *resp_bytes,
+                            size_t len, size_t cap, size_t *resp_size)
+{
+    struct ws_response resp;
+    int rv;
+
+    rv = ws_handshake_parse_response(&resp, resp_bytes, len, c->key,
+                                     c->cfg.request.protocols, cap,
+                                     resp_size);
+    if (rv == WS_INCOMPLETE)
+        return rv;
+    if (rv != WS_OK)
+        return handshake_fail(c, rv, 0, resp.error);
+    if (resp.protocol.n >= sizeof c->protocol)
+        return handshake_fail(c, WS_ERR_BAD_RESPONSE, 0,
+                              "subprotocol name longer than 63 bytes");
+    memcpy(c->protocol, resp.protocol.p, resp.protocol.n);
+    c->protocol[resp.protocol.n] = '\0';
+    c->protocol_len = (uint8_t)resp.protocol.n;
+
+    if (c->cb->on_response) {
+        c->in_callback = 1;
+        rv = c->cb->on_response(c, &resp, c->user);
+        c->in_callback = 0;
+        if (c->error != 0)
+            return c->error;
+        if (rv != 0 && rv != WS_PAUSED)
+            return handshake_fail(c, WS_ERR_CALLBACK, 0,
+                                  "on_response failed");
+    }
+    /* The response area is free again. */
+    c->hs_base = 0;
+    if (out_pending(c) == 0)
+        c->out_head = c->out_tail = 0;
+    return finish_open(c);
+}
+
+/* True if p[0..n) holds the blank line that ends an HTTP header block,
+ * looking only from index from on. Accepts CRLF CRLF and LF LF; the
+ * parser decides whether the block is valid. */
+static int has_header_end(const uint8_t *p, size_t n, size_t from)
+{
+    size_t i;
+
+    for (i = from; i + 1 < n; i++) {
+        if (p[i] != '\n')
+            continue;
+        if (p[i + 1] == '\n')
+            return 1;
+        if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
+            return 1;
+    }
+    return 0;
+}
+
+/* Gather handshake bytes in buf until the header block is complete. */
+static int feed_handshake(struct ws_conn *c, const uint8_t *data, size_t len,
+                          size_t *used)
+{
+    uint8_t *area = c->buf + c->hs_base;
+    size_t cap = min_size(c->buflen - c->hs_base, c->cfg.max_handshake);
+    size_t take = min_size(len, cap - c->hs_len);
+    size_t before = c->hs_len, total = before + take, size = 0;
+    int rv = WS_INCOMPLETE;
+
+    *used = 0;
+    memcpy(area + before, data, take);
+    if (has_header_end(area, total, before >= 2 ? before - 2 : 0)) {
+        if (is_client(c))
+            rv = client_handshake(c, area, total, cap, &size);
+        else
+            rv = server_handshake(c, area, total, cap, &size);
+    }
+    if (rv == WS_INCOMPLETE) {
+        c->hs_len = total;
+        *used = take;
+        if (total < cap)
+            return WS_INCOMPLETE;
+        return handshake_fail(c, WS_ERR_HEADER_TOO_BIG, 431,
+                              "handshake larger than the configured limit");
+    }
+    if (size > before)
+        *used = size - before;
+    return rv;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Input: frames and messages                                               */
+/* ------------------------------------------------------------------------ */
+
+static void reset_message(struct ws_conn *c)
+{
+    c->msg_opcode = 0;
+    c->msg_frames = 0;
+    c->msg_len = 0;
+}
+
+static int whole_messages(const struct ws_conn *c)
+{
+    return c->cb->on_message != NULL;
+}
+
+/* Make room for need bytes of reassembled message. */
+static int reserve_message(struct ws_conn *c, uint64_t need)
+{
+    const struct ws_allocator *a = c->cfg.alloc;
+    size_t cap;
+    void *p;
+
+    if (need <= c->msg_cap)
+        return WS_OK;
+    if (c->cfg.message_buf != NULL || a == NULL)
+        return fail(c, WS_ERR_TOO_BIG, "message larger than the buffer");
+    cap = c->msg_cap < 1024 ? 1024 : c->msg_cap;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? (size_t)need : cap * 2;
+    if (cap > c->cfg.max_message)
+        cap = (size_t)c->cfg.max_message;
+    p = a->realloc(a->ctx, c->msg_buf, c->msg_cap, cap);
+    if (p == NULL)
+        return fail(c, WS_ERR_NO_MEMORY, "cannot allocate the message buffer");
+    c->msg_buf = p;
+    c->msg_cap = cap;
+    return WS_OK;
+}
+
+/* A complete header is in c->frame: apply the connection's rules. */
+static int start_frame(struct ws_conn *c)
+{
+    const struct ws_frame *f = &c->frame;
+    int rv;
+
+    /* RFC 6455 5.1: clients mask every frame, servers never do. */
+    if (!is_client(c) && !f->masked)
+        return fail(c, WS_ERR_PROTOCOL, "client frame is not masked "
+                                        "(RFC 6455 5.1)");
+    if (is_client(c) && f->masked)
+        return fail(c, WS_ERR_PROTOCOL, "server frame is masked "
+                                        "(RFC 6455 5.1)");
+    /* RFC 6455 5.2: RSV bits are 0 unless an extension defines them. */
+    if (f->rsv & ~c->cfg.allowed_rsv)
+        return fail(c, WS_ERR_PROTOCOL, "reserved bits set without an "
+                                        "extension (RFC 6455 5.2)");
+    c->frame_left = f->length;
+    c->frame_off = 0;
+    c->rx_state = RX_PAYLOAD;
+    if (f->opcode & 0x8u)
+        return WS_OK;           /* control: payload gathered in ctrl[] */
+
+    /* RFC 6455 5.4: fragments continue the open message, in order. */
+    if (f->opcode == WS_OPCODE_CONTINUATION && c->msg_opcode == 0)
+        return fail(c, WS_ERR_PROTOCOL, "continuation frame with no message "
+                                        "to continue (RFC 6455 5.4)");
+    if (f->opcode != WS_OPCODE_CONTINUATION && c->msg_opcode != 0)
+        return fail(c, WS_ERR_PROTOCOL, "new data frame inside a fragmented "
+                                        "message (RFC 6455 5.4)");
+    if (f->length > c->cfg.max_frame)
+        return fail(c, WS_ERR_TOO_BIG, "frame larger than the limit");
+    if (f->length > c->cfg.max_message - c->msg_len)
+        return fail(c, WS_ERR_TOO_BIG, "message larger than the limit");
+    if (c->msg_frames >= c->cfg.max_fragments)
+        return fail(c, WS_ERR_TOO_BIG, "too many fragments in one message");
+    c->msg_frames++;
+    if (f->opcode == WS_OPCODE_CONTINUATION)
+        return WS_OK;
+
+    c->msg_opcode = f->opcode;
+    ws_utf8_reset(&c->utf8);
+    if (c->cb->on_message_begin == NULL)
+        return WS_OK;
+    c->in_callback = 1;
+    rv = c->cb->on_message_begin(c, f->opcode, c->user);
+    return after_callback(c, rv);
+}
+
+/* Gather header bytes; decode once all are there. */
+static int read_header(struct ws_conn *c, const uint8_t *p, size_t n,
+                       size_t *used)
+{
+    const char *why = NULL;
+    size_t size, got;
+    int rv;
+
+    *used = 0;
+    if (c->hdr_have == 0 && ws_frame_header_size(p, n, &size) == WS_OK &&
+        n >= size) {
+        /* Fast path: the whole header is in this input. */
+        rv = ws_frame_decode_header(&c->frame, p, n, &got, &why);
+        *used = got;
+    } else {
+        for (;;) {
+            if (ws_frame_header_size(c->hdr, c->hdr_have, &size) != WS_OK)
+                size = 2;
+            if (c->hdr_have >= size)
+                break;
+            if (*used == n)
+                return WS_OK;   /* need more input */
+            got = min_size(size - c->hdr_have, n - *used);
+            memcpy(c->hdr + c->hdr_have, p + *used, got);
+            c->hdr_have = (uint8_t)(c->hdr_have + got);
+            *used += got;
+        }
+        rv = ws_frame_decode_header(&c->frame, c->hdr, c->hdr_have, &got,
+                                    &why);
+        c->hdr_have = 0;
+    }
+    if (rv != WS_OK)
+        return fail(c, rv, why);
+    return start_frame(c);
+}
+
+static int deliver_data(struct ws_conn *c, const uint8_t *p, size_t n)
+{
+    int rv;
+
+    if (whole_messages(c)) {
+        rv = reserve_message(c, c->msg_len + n);
+        if (rv != WS_OK)
+            return rv;
+        memcpy(c->msg_buf + c->msg_len, p, n);
+    }
+    c->msg_len += n;
+    if (c->cb->on_message_data == NULL || n == 0)
+        return WS_OK;
+    c->in_callback = 1;
+    rv = c->cb->on_message_data(c, p, n, c->user);
+    return after_callback(c, rv);
+}
+
+static int read_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t *used)
+{
+    const struct ws_frame *f = &c->frame;
+    size_t m = (size_t)(c->frame_left < n ? c->frame_left : n);
+    int direct, rv;
+
+    *used = m;
+    if (f->opcode & 0x8u) {
+        /* Control payloads (<= 125 bytes) are gathered, then handled. */
+        if (f->masked)
+            ws_mask(c->ctrl + c->frame_off, p, m, f->mask, c->frame_off);
+        else
+            memcpy(c->ctrl + c->frame_off, p, m);
+        c->frame_off += m;
+        c->frame_left -= m;
+        return WS_OK;
+    }
+
+    /* A whole unfragmented message in this input, and only on_message
+     * wants it: deliver it from the input itself, without a copy. */
+    direct = whole_messages(c) && c->cb->on_message_data == NULL &&
+             c->cb->on_message_end == NULL && f->fin && c->msg_frames == 1 &&
+             c->frame_off == 0 && m == c->frame_left;
+
+    if (f->masked)
+        ws_mask(p, p, m, f->mask, c->frame_off);     /* in place */
+    if (c->msg_opcode == WS_OPCODE_TEXT &&
+        ws_utf8_feed(&c->utf8, p, m, NULL) != WS_OK)
+        return fail(c, WS_ERR_BAD_UTF8, "invalid UTF-8 in a text message "
+                                        "(RFC 6455 8.1)");
+    c->frame_off += m;
+    c->frame_left -= m;
+
+    if (direct) {
+        unsigned opcode = c->msg_opcode;
+        if (opcode == WS_OPCODE_TEXT && ws_utf8_finish(&c->utf8) != WS_OK)
+            return fail(c, WS_ERR_BAD_UTF8, "text message ends inside a "
+                                            "UTF-8 sequence (RFC 6455 8.1)");
+        c->rx_state = RX_HEADER;
+        reset_message(c);
+        c->in_callback = 1;
+        rv = c->cb->on_message(c, opcode, p, m, c->user);
+        return after_callback(c, rv);
+    }
+    return deliver_data(c, p, m);
+}
+
+/* RFC 6455 5.5.1, 7.1.5, 7.4: a close frame arrived. */
+static int handle_close(struct ws_conn *c)
+{
+    size_t n = (size_t)c->frame.length;
+    unsigned code = WS_CLOSE_NO_STATUS;
+    int rv = WS_OK;
+
+    if (n == 1)
+        return fail(c, WS_ERR_PROTOCOL, "close frame with a 1-byte payload "
+                                        "(RFC 6455 5.5.1)");
+    if (n >= 2) {
+        code = (unsigned)c->ctrl[0] << 8 | c->ctrl[1];
+        if (!ws_close_code_is_valid(code))
+            return fail(c, WS_ERR_PROTOCOL, "close frame with an invalid "
+                                            "status code (RFC 6455 7.4)");
+        if (ws_utf8_check(c->ctrl + 2, n - 2) != WS_OK)
+            return fail(c, WS_ERR_BAD_UTF8, "close reason is not valid UTF-8 "
+                                            "(RFC 6455 5.5.1)");
+    }
+    c->close_received = 1;
+    c->close_code = (uint16_t)code;
+    c->rx_state = RX_IGNORE;    /* nothing after a close is processed */
+    reset_message(c);
+    if (!c->close_sent) {
+        /* Echo the status code (RFC 6455 5.5.1), or send none if none
+         * came (1005 is never sent). */
+        c->close_sent = 1;
+        rv = queue_control(c, WS_OPCODE_CLOSE, c->ctrl, n >= 2 ? 2 : 0);
+    }
+    c->state = WS_STATE_CLOSED;
+    notify_close(c, code, n >= 2 ? (const char *)c->ctrl + 2 : "",
+                 n >= 2 ? n - 2 : 0);
+    return rv == WS_ERR_TRANSPORT ? rv : WS_OK;
+}
+
+static int handle_control(struct ws_conn *c)
+{
+    size_t n = (size_t)c->frame.length;
+    int rv = WS_OK;
+
+    switch (c->frame.opcode) {
+    case WS_OPCODE_CLOSE:
+        return handle_close(c);
+    case WS_OPCODE_PING:
+        /* RFC 6455 5.5.2: answer with a pong carrying the same data. */
+        if (!(c->cfg.flags & WS_CONFIG_NO_AUTO_PONG) && !c->close_sent) {
+            rv = queue_control(c, WS_OPCODE_PONG, c->ctrl, n);
+            if (rv != WS_OK)
+                return rv;
+        }
+        if (c->cb->on_ping == NULL)
+            return WS_OK;
+        c->in_callback = 1;
+        rv = c->cb->on_ping(c, c->ctrl, n, c->user);
+        return after_callback(c, rv);
+    case WS_OPCODE_PONG:
+        /* RFC 6455 5.5.3: an unsolicited pong is fine; no answer. */
+        if (c->cb->on_pong == NULL)
+            return WS_OK;
+        c->in_callback = 1;
+        rv = c->cb->on_pong(c, c->ctrl, n, c->user);
+        return after_callback(c, rv);
+    default:
+        return WS_OK;   /* unreachable: decode rejects reserved opcodes */
+    }
+}
+
+/* The current frame's payload is complete. */
+static int finish_frame(struct ws_conn *c)
+{
+    c->rx_state = RX_HEADER;
+    if (c->frame.opcode & 0x8u)
+        return handle_control(c);
+    if (!c->frame.fin)
+        return WS_OK;
+    if (c->msg_opcode == WS_OPCODE_TEXT && ws_utf8_finish(&c->utf8) != WS_OK)
+        return fail(c, WS_ERR_BAD_UTF8, "text message ends inside a UTF-8 "
+                                        "sequence (RFC 6455 8.1)");
+    c->rx_state = RX_MSG_END;
+    return WS_OK;
+}
+
+static int end_message(struct ws_conn *c)
+{
+    int rv;
+
+    c->rx_state = RX_MSG_DELIVER;
+    if (c->cb->on_message_end == NULL)
+        return WS_OK;
+    c->in_callback = 1;
+    rv = c->cb->on_message_end(c, c->user);
+    return after_callback(c, rv);
+}
+
+static int deliver_message(struct ws_conn *c)
+{
+    unsigned opcode = c->msg_opcode;
+    size_t n = (size_t)c->msg_len;
+    int rv;
+
+    c->rx_state = RX_HEADER;
+    reset_message(c);
+    if (!whole_messages(c))
+        return WS_OK;
+    c->in_callback = 1;
+    rv = c->cb->on_message(c, opcode, n ? c->msg_buf : (const uint8_t *)"",
+                           n, c->user);
+    return after_callback(c, rv);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public API                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* see ws.h */
+int ws_conn_init(struct ws_conn *c, const struct ws_config *cfg,
+                 const struct ws_callbacks *cb, void *user, uint8_t *buf,
+                 size_t buflen)
+{
+    size_t w;
+    int rv;
+
+    if (c == NULL || cb == NULL || cb->send == NULL || buf == NULL ||
+        buflen < WS_CONN_BUF_MIN)
+        return WS_ERR_INVALID_ARG;
+    memset(c, 0, sizeof *c);
+    if (cfg != NULL)
+        c->cfg = *cfg;
+    if (c->cfg.role != WS_ROLE_SERVER && c->cfg.role != WS_ROLE_CLIENT)
+        return WS_ERR_INVALID_ARG;
+    if (cb->on_message && c->cfg.message_buf == NULL && c->cfg.alloc == NULL)
+        return WS_ERR_INVALID_ARG;
+    if (c->cfg.alloc && c->cfg.alloc->realloc == NULL)
+        return WS_ERR_INVALID_ARG;
+    if (c->cfg.max_message == 0)
+        c->cfg.max_message = WS_DEFAULT_MAX_MESSAGE;
+    if (cb->on_message && c->cfg.message_buf &&
+        c->cfg.max_message > c->cfg.message_buf_len)
+        c->cfg.max_message = c->cfg.message_buf_len;
+    if (c->cfg.max_frame == 0 || c->cfg.max_frame > c->cfg.max_message)
+        c->cfg.max_frame = c->cfg.max_message;
+    if (c->cfg.max_fragments == 0)
+        c->cfg.max_fragments = WS_DEFAULT_MAX_FRAGMENTS;
+    if (c->cfg.max_handshake == 0)
+        c->cfg.max_handshake = WS_DEFAULT_MAX_HANDSHAKE;
+    if (c->cfg.max_headers == 0)
+        c->cfg.max_headers = WS_DEFAULT_MAX_HEADERS;
+    c->cfg.allowed_rsv &= 7u;
+    c->cb = cb;
+    c->user = user;
+    c->buf = buf;
+    c->buflen = buflen;
+    c->close_code = WS_CLOSE_ABNORMAL;
+    if (c->cfg.message_buf) {
+        c->msg_buf = c->cfg.message_buf;
+        c->msg_cap = c->cfg.message_buf_len;
+    }
+
+    if (c->cfg.flags & WS_CONFIG_START_OPEN) {
+        c->state = WS_STATE_OPEN;
+        c->opened = 1;
+        return WS_OK;
+    }
+    c->state = WS_STATE_CONNECTING;
+    if (!is_client(c))
+        return WS_OK;
+
+    /* Client: send the Upgrade request now; the response is gathered
+     * after it in buf. */
+    rv = ws_handshake_write_request((char *)buf, buflen, &c->cfg.request,
+                                    c->key, &w);
+    if (rv != WS_OK) {
+        c->state = WS_STATE_CLOSED;
+        c->error = rv == WS_ERR_NO_SPACE ? WS_ERR_INVALID_ARG : rv;
+        return c->error;
+    }
+    if (buflen - w < 256) {
+        c->state = WS_STATE_CLOSED;
+        c->error = WS_ERR_INVALID_ARG;
+        return c->error;
+    }
+    c->out_tail = w;
+    c->hs_base = w;
+    rv = flush_output(c);
+    return rv == WS_AGAIN ? WS_OK : rv;
+}
+
+/* see ws.h */
+void ws_conn_reset(struct ws_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->cfg.alloc && c->msg_buf && c->cfg.message_buf == NULL)
+        (void)c->cfg.alloc->realloc(c->cfg.alloc->ctx, c->msg_buf, c->msg_cap,
+                                    0);
+    c->msg_buf = NULL;
+    c->msg_cap = 0;
+    c->state = WS_STATE_CLOSED;
+    c->rx_state = RX_IGNORE;
+    c->close_sent = 1;
+    c->close_notified = 1;
+    drop_output(c);
+}
+
+/* see ws.h */
+int ws_conn_feed(struct ws_conn *c, uint8_t *data, size_t len,
+                 size_t *consumed)
+{
+    size_t off = 0, used;
+    int rv = WS_OK;
+
+    if (consumed)
+        *consumed = 0;
+    if (c == NULL || consumed == NULL || (data == NULL && len > 0))
+        return WS_ERR_INVALID_ARG;
+    if (c->in_callback)
+        return WS_ERR_BAD_STATE;
+    if (c->error != 0)
+        return c->error;
+
+    if (c->state == WS_STATE_CONNECTING) {
+        rv = feed_handshake(c, data, len, &used);
+        off = used;
+        if (rv == WS_INCOMPLETE)
+            rv = WS_OK;
+        if (rv != WS_OK || c->state == WS_STATE_CONNECTING) {
+            *consumed = off;
+            return rv;
+        }
+    }
+
+    for (;;) {
+        switch (c->rx_state) {
+        case RX_PAYLOAD:
+            if (c->frame_left == 0) {
+                rv = finish_frame(c);
+                break;
+            }
+            if (off == len)
+                break;
+            rv = read_payload(c, data + off, len - off, &used);
+            off += used;
+            break;
+        case RX_MSG_END:
+            rv = end_message(c);
+            break;
+        case RX_MSG_DELIVER:
+            rv = deliver_message(c);
+            break;
+        case RX_IGNORE:
+            off = len;          /* RFC 6455 5.5.1: nothing after close */
+            break;
+        default:
+            if (off == len)
+                break;
+            rv = read_header(c, data + off, len - off, &used);
+            off += used;
+            break;
+        }
+        if (rv != WS_OK)
+            break;
+        if (off == len && (c->rx_state == RX_HEADER ||
+                           c->rx_state == RX_IGNORE ||
+                           (c->rx_state == RX_PAYLOAD && c->frame_left > 0)))
+            break;
+    }
+    *consumed = off;
+    return rv;
+}
+
+/* Common checks before sending anything. */
+static int check_can_send(const struct ws_conn *c)
+{
+    if (c == NULL)
+        return WS_ERR_INVALID_ARG;
+    if (c->in_send)
+        return WS_ERR_BAD_STATE;
+    if (c->error != 0)
+        return c->error;
+    if (c->state == WS_STATE_CONNECTING)
+        return WS_ERR_BAD_STATE;
+    if (c->close_sent || c->state == WS_STATE_CLOSED)
+        return WS_ERR_CLOSED;
+    return WS_OK;
+}
+
+/* see ws.h */
+int ws_conn_send_frame(struct ws_conn *c, unsigned opcode, int fin,
+                       const void *p, size_t n)
+{
+    int rv = check_can_send(c);
+
+    if (rv != WS_OK)
+        return rv;
+    if (p == NULL && n > 0)
+        return WS_ERR_INVALID_ARG;
+    if (n > 0 && (uint64_t)n >> 63)
+        return WS_ERR_INVALID_ARG;
+    /* RFC 6455 5.4: TEXT/BINARY opens a message, CONTINUATION goes on. */
+    if (c->tx_opcode == 0 && opcode != WS_OPCODE_TEXT &&
+        opcode != WS_OPCODE_BINARY)
+        return opcode == WS_OPCODE_CONTINUATION ? WS_ERR_BAD_STATE
+                                                : WS_ERR_INVALID_ARG;
+    if (c->tx_opcode != 0 && opcode != WS_OPCODE_CONTINUATION)
+        return WS_ERR_BAD_STATE;
+    rv = queue_frame(c, fin ? 1u : 0u, opcode, p, n, 1);
+    if (rv == WS_OK || rv == WS_PENDING) {
+        if (fin)
+            c->tx_opcode = 0;
+        else if (c->tx_opcode == 0)
+            c->tx_opcode = opcode;
+    }
+    return rv;
+}
+
+/* see ws.h */
+int ws_conn_send_text(struct ws_conn *c, const char *p, size_t n)
+{
+    int rv = check_can_send(c);
+
+    if (rv != WS_OK)
+        return rv;
+    if (p == NULL && n > 0)
+        return WS_ERR_INVALID_ARG;
+    if (c->tx_opcode != 0)
+        return WS_ERR_BAD_STATE;
+    /* RFC 6455 5.6: text is UTF-8; never put invalid text on the wire. */
+    if (ws_utf8_check((const uint8_t *)p, n) != WS_OK)
+        return WS_ERR_INVALID_ARG;
+    return queue_frame(c, 1, WS_OPCODE_TEXT, (const uint8_t *)p, n, 1);
+}
+
+/* see ws.h */
+int ws_conn_send_binary(struct ws_conn *c, const void *p, size_t n)
+{
+    int rv = check_can_send(c);
+
+    if (rv != WS_OK)
+        return rv;
+    if (p == NULL && n > 0)
+        return WS_ERR_INVALID_ARG;
+    if (c->tx_opcode != 0)
+        return WS_ERR_BAD_STATE;
+    return queue_frame(c, 1, WS_OPCODE_BINARY, p, n, 1);
+}
+
+static int send_control(struct ws_conn *c, unsigned opcode, const void *p,
+                        size_t n)
+{
+    int rv = check_can_send(c);
+
+    if (rv != WS_OK)
+        return rv;
+    if ((p == NULL && n > 0) || n > WS_CONTROL_PAYLOAD_MAX)
+        return WS_ERR_INVALID_ARG;
+    return queue_frame(c, 1, opcode, p, n, 0);
+}
+
+/* see ws.h */
+int ws_conn_send_ping(struct ws_conn *c, const void *p, size_t n)
+{
+    return send_control(c, WS_OPCODE_PING, p, n);
+}
+
+/* see ws.h */
+int ws_conn_send_pong(struct ws_conn *c, const void *p, size_t n)
+{
+    return send_control(c, WS_OPCODE_PONG, p, n);
+}
+
+/* see ws.h */
+int ws_conn_close(struct ws_conn *c, unsigned code, const char *reason,
+                  size_t n)
+{
+    int rv = check_can_send(c);
+
+    if (rv != WS_OK)
+        return rv;
+    if (code == 0 && n > 0)
+        return WS_ERR_INVALID_ARG;
+    if (code != 0 && !ws_close_code_is_valid(code))
+        return WS_ERR_INVALID_ARG;
+    if (n > WS_CLOSE_REASON_MAX || (reason == NULL && n > 0) ||
+        ws_utf8_check((const uint8_t *)reason, n) != WS_OK)
+        return WS_ERR_INVALID_ARG;
+    rv = send_close(c, code, reason, n);
+    if (rv != WS_OK)
+        return rv;
+    c->state = WS_STATE_CLOSING;
+    return WS_OK;
+}
+
+/* see ws.h */
+int ws_conn_flush(struct ws_conn *c)
+{
+    if (c == NULL)
+        return WS_ERR_INVALID_ARG;
+    if (c->in_send)
+        return WS_ERR_BAD_STATE;
+    return flush_output(c);
+}
+
+/* see ws.h */
+int ws_conn_select_protocol(struct ws_conn *c, const char *protocol)
+{
+    size_t n;
+
+    if (c == NULL || protocol == NULL)
+        return WS_ERR_INVALID_ARG;
+    if (c->hs_req == NULL)
+        return WS_ERR_BAD_STATE;   /* only from on_request */
+    n = strlen(protocol);
+    if (n == 0 || n >= sizeof c->protocol ||
+        !ws_request_has_protocol(c->hs_req, protocol))
+        return WS_ERR_INVALID_ARG;
+    memcpy(c->protocol, protocol, n + 1);
+    c->protocol_len = (uint8_t)n;
+    return WS_OK;
+}
+
+/* see ws.h */
+int ws_conn_reject(struct ws_conn *c, unsigned http_status,
+                   const char *reason)
+{
+    if (c == NULL || http_status < 400 || http_status > 599)
+        return WS_ERR_INVALID_ARG;
+    if (c->hs_req == NULL)
+        return WS_ERR_BAD_STATE;
+    c->reject_status = http_status;
+    c->reject_reason = reason;
+    return WS_OK;
+}
+
+/* see ws.h */
+enum ws_state ws_conn_get_state(const struct ws_conn *c)
+{
+    return (enum ws_state)c->state;
+}
+
+/* see ws.h */
+int ws_conn_is_open(const struct ws_conn *c)
+{
+    return c->state == WS_STATE_OPEN;
+}
+
+/* see ws.h */
+int ws_conn_is_closed(const struct ws_conn *c)
+{
+    return c->state == WS_STATE_CLOSED;
+}
+
+/* see ws.h */
+int ws_conn_wants_flush(const struct ws_conn *c)
+{
+    return !c->transport_failed &&
+           (out_pending(c) > 0 || c->pin != NULL || c->slot_opcode != 0);
+}
+
+/* see ws.h */
+size_t ws_conn_get_buffered(const struct ws_conn *c)
+{
+    size_t n = out_pending(c) + c->pin_len;
+
+    if (c->slot_opcode)
+        n += c->slot_len + 2u;
+    return n;
+}
+
+/* see ws.h */
+unsigned ws_conn_get_close_code(const struct ws_conn *c)
+{
+    return c->close_code;
+}
+
+/* see ws.h */
+int ws_conn_get_error(const struct ws_conn *c)
+{
+    return c->error;
+}
+
+/* see ws.h */
+const char *ws_conn_get_reason(const struct ws_conn *c)
+{
+    return c->reason ? c->reason : "";
+}
+
+/* see ws.h */
+const char *ws_conn_get_protocol(const struct ws_conn *c)
+{
+    return c->protocol;
+}
+
+/* see ws.h */
+void *ws_conn_get_user(const struct ws_conn *c)
+{
+    return c->user;
+}
+
+/* see ws.h */
+void ws_conn_set_user(struct ws_conn *c, void *user)
+{
+    c->user = user;
+}
+
+/* see ws.h */
+enum ws_role ws_conn_get_role(const struct ws_conn *c)
+{
+    return (enum ws_role)c->cfg.role;
+}
+
+/* see ws.h */
+size_t ws_conn_size(void)
+{
+    return sizeof(struct ws_conn);
+}
