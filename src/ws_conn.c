@@ -723,7 +723,7 @@ static int deliver_data(struct ws_conn *c, const uint8_t *p, size_t n)
 static int read_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t *used)
 {
     const struct ws_frame *f = &c->frame;
-    size_t m = (size_t)(c->frame_left < n ? c->frame_left : n);
+    size_t m = (size_t)(c->frame_left < n ? c->frame_left : n), valid = 0;
     int direct, rv;
 
     *used = m;
@@ -747,9 +747,18 @@ static int read_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t *used)
     if (f->masked)
         ws_mask(p, p, m, f->mask, c->frame_off);     /* in place */
     if (c->msg_opcode == WS_OPCODE_TEXT &&
-        ws_utf8_feed(&c->utf8, p, m, NULL) != WS_OK)
+        ws_utf8_feed(&c->utf8, p, m, &valid) != WS_OK) {
+        /* Fail fast (RFC 6455 8.1), but first hand a streaming receiver
+         * the valid bytes before the bad one, so that what it sees does
+         * not depend on how the input was split. */
+        rv = WS_OK;
+        if (!direct && valid > 0)
+            rv = deliver_data(c, p, valid);
+        if (rv != WS_OK && rv != WS_PAUSED)
+            return rv;
         return fail(c, WS_ERR_BAD_UTF8, "invalid UTF-8 in a text message "
                                         "(RFC 6455 8.1)");
+    }
     c->frame_off += m;
     c->frame_left -= m;
 
