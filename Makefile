@@ -56,10 +56,19 @@ CORE_OBJ := $(CORE_SRC:src/%.c=$(B)/obj/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: all lib-core test check test-unit test-nossl asan debug valgrind \
-        check-nomalloc install uninstall clean examples
+.PHONY: all lib-core test check test-unit test-nossl test-interop asan \
+        debug valgrind check-nomalloc install uninstall clean examples
 
-all: $(B)/libws.a $(B)/$(SONAME) $(B)/libws.so $(B)/libws.pc
+EXAMPLES := $(B)/examples/core_echo
+
+all: $(B)/libws.a $(B)/$(SONAME) $(B)/libws.so $(B)/libws.pc examples
+
+examples: $(EXAMPLES)
+
+$(B)/examples/%: examples/%.c $(B)/libws.a include/ws.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -Iinclude $(TEST_CFLAGS) $(LDFLAGS) $< $(B)/libws.a $(CRYPTO_LIBS) -o $@
 
 lib-core: $(B)/libws.a
 
@@ -101,7 +110,14 @@ test-unit: $(B)/tests/ws_tests
 test-nossl:
 	$(Q)$(MAKE) --no-print-directory B=$(B)-nossl WS_OPENSSL=0 test-unit
 
-test check: test-unit test-nossl check-nomalloc
+# Black-box tests over a real socket: raw RFC bytes, then Python
+# `websockets` as a peer (SKIP if missing; WS_REQUIRE_PEERS=1 fails).
+test-interop: $(B)/examples/core_echo
+	$(Q)py=$(PYTHON); for p in $(PYTHON) /usr/bin/python3; do \
+	    if $$p -c 'import websockets' 2>/dev/null; then py=$$p; break; fi; \
+	done; $$py tests/interop/core_echo_test.py $(B)/examples/core_echo
+
+test check: test-unit test-nossl check-nomalloc test-interop
 	@echo "make test: all suites passed"
 
 # The core must never call the allocator itself (STYLE.md 5).

@@ -85,7 +85,6 @@ enum ws_status {
 #define WS_X_ENUM(name, value, close, http, msg) name = (value),
     WS_STATUS_TABLE(WS_X_ENUM)
 #undef WS_X_ENUM
-    WS_STATUS_END_ /* not a status */
 };
 
 /* Human-readable message for a status ("unknown status" if not one). */

@@ -145,8 +145,10 @@ static int take_line(struct ws_slice s, size_t *pos, struct ws_slice *line)
     const char *lf;
     size_t start = *pos, n;
 
-    if (start >= s.n)
+    if (start >= s.n) {
+        *line = make_slice(NULL, 0);
         return 0;
+    }
     lf = memchr(s.p + start, '\n', s.n - start);
     n = lf != NULL ? (size_t)(lf - (s.p + start)) : s.n - start;
     *pos = lf != NULL ? start + n + 1 : s.n;
@@ -989,37 +991,25 @@ static int is_valid_token_list(const char *s)
     return count > 0;
 }
 
-/* see ws.h */
-int ws_handshake_write_response(char *out, size_t cap,
-                                const struct ws_request *req,
-                                const char *protocol,
-                                const char *extra_headers, size_t *written)
+/* The 101 answer for key (RFC 6455 4.2.2 step 5); protocol is NULL or a
+ * token already checked by the caller. */
+static int write_answer(char *out, size_t cap, const char *key,
+                        size_t key_len, const char *protocol,
+                        const char *extra_headers, size_t *written)
 {
     char accept[WS_ACCEPT_LEN + 1];
     struct out o;
     int rv;
 
-    if (written != NULL)
-        *written = 0;
-    if (out == NULL || req == NULL || written == NULL || req->key.p == NULL)
-        return WS_ERR_INVALID_ARG;
-    if (protocol != NULL && protocol[0] == '\0')
-        protocol = NULL; /* "" means none, as ws_conn_get_protocol() says */
-    /* RFC 6455 4.2.2 step 5.5 (/subprotocol/): one of the client's values.
-     * is_token() also keeps CR and LF out of the header. */
-    if (protocol != NULL && (!is_token(protocol, strlen(protocol)) ||
-                             !ws_request_has_protocol(req, protocol)))
-        return WS_ERR_INVALID_ARG;
     if (extra_headers != NULL && !is_valid_header_lines(extra_headers))
         return WS_ERR_INVALID_ARG;
-    rv = ws_accept_key(req->key.p, req->key.n, accept);
+    rv = ws_accept_key(key, key_len, accept);
     if (rv != WS_OK)
         return rv;
     o.p = out;
     o.cap = cap;
     o.len = 0;
     o.full = 0;
-    /* RFC 6455 4.2.2 step 5. */
     put_str(&o, "HTTP/1.1 101 Switching Protocols\r\n"
                 "Upgrade: websocket\r\n"
                 "Connection: Upgrade\r\n"
@@ -1035,6 +1025,46 @@ int ws_handshake_write_response(char *out, size_t cap,
         put_str(&o, extra_headers);
     put_str(&o, "\r\n");
     return finish_output(&o, written);
+}
+
+/* see ws.h */
+int ws_handshake_write_response(char *out, size_t cap,
+                                const struct ws_request *req,
+                                const char *protocol,
+                                const char *extra_headers, size_t *written)
+{
+    if (written != NULL)
+        *written = 0;
+    if (out == NULL || req == NULL || written == NULL || req->key.p == NULL)
+        return WS_ERR_INVALID_ARG;
+    if (protocol != NULL && protocol[0] == '\0')
+        protocol = NULL; /* "" means none, as ws_conn_get_protocol() says */
+    /* RFC 6455 4.2.2 step 5.5 (/subprotocol/): one of the client's values.
+     * is_token() also keeps CR and LF out of the header. */
+    if (protocol != NULL && (!is_token(protocol, strlen(protocol)) ||
+                             !ws_request_has_protocol(req, protocol)))
+        return WS_ERR_INVALID_ARG;
+    return write_answer(out, cap, req->key.p, req->key.n, protocol,
+                        extra_headers, written);
+}
+
+/* see ws.h */
+int ws_handshake_write_accept(char *out, size_t cap, const char *key,
+                              size_t key_len, const char *protocol,
+                              const char *extra_headers, size_t *written)
+{
+    if (written != NULL)
+        *written = 0;
+    if (out == NULL || key == NULL || written == NULL)
+        return WS_ERR_INVALID_ARG;
+    if (protocol != NULL && protocol[0] == '\0')
+        protocol = NULL;
+    /* Not checked against an offer (there is no request), but still one
+     * token: no CR or LF can reach the output. */
+    if (protocol != NULL && !is_token(protocol, strlen(protocol)))
+        return WS_ERR_INVALID_ARG;
+    return write_answer(out, cap, key, key_len, protocol, extra_headers,
+                        written);
 }
 
 /* RFC 9110 15: the reason phrases of the statuses a handshake may use. */

@@ -347,7 +347,7 @@ static void feed_every_way(const struct setup *s, const uint8_t *in, size_t n,
                            struct outcome *whole)
 {
     struct outcome o;
-    size_t *cuts = malloc((n ? n : 1) * sizeof *cuts), k;
+    size_t *cuts = calloc(n ? n : 1, sizeof *cuts), k;
 
     run_once(s, in, n, NULL, 0, whole);
     for (k = 0; k + 1 < n; k++)
