@@ -223,6 +223,22 @@ static int decode_output(const struct bytes *out, int want_masked,
 
     *last_close = 0;
     *close_frames = 0;
+    if (out->n >= 5 && memcmp(out->p, "HTTP/", 5) == 0) {
+        /* A server's handshake answer: keep its status line, then the
+         * frames that follow the blank line. */
+        size_t eol = 0, end = 0;
+        while (eol < out->n && out->p[eol] != '\r')
+            eol++;
+        while (end + 3 < out->n && memcmp(out->p + end, "\r\n\r\n", 4))
+            end++;
+        if (canon) {
+            bytes_add(canon, out->p, eol);
+            bytes_byte(canon, '|');
+        }
+        off = end + 4 <= out->n ? end + 4 : out->n;
+        if (out->n - off > 0 && memcmp(out->p + 9, "101", 3) != 0)
+            off = out->n;       /* an error answer's body is text */
+    }
     while (off < out->n) {
         struct ws_frame f;
         size_t used;
@@ -282,6 +298,7 @@ struct setup {
     uint64_t max_message, max_frame;
     uint32_t max_fragments;
     size_t message_buf_len;  /* 0: 1 MiB */
+    int handshake;           /* 1: start CONNECTING (no START_OPEN) */
 };
 
 static void run_once(const struct setup *s, const uint8_t *in, size_t n,
@@ -299,7 +316,7 @@ static void run_once(const struct setup *s, const uint8_t *in, size_t n,
     memset(&r, 0, sizeof r);
     memset(o, 0, sizeof *o);
     cfg.role = s->role;
-    cfg.flags = WS_CONFIG_START_OPEN;
+    cfg.flags = s->handshake ? 0 : WS_CONFIG_START_OPEN;
     cfg.max_message = s->max_message;
     cfg.max_frame = s->max_frame;
     cfg.max_fragments = s->max_fragments;
@@ -372,12 +389,12 @@ static void feed_every_way(const struct setup *s, const uint8_t *in, size_t n,
     EXPECT_TRUE(whole->closes <= 1);
 }
 
-static const struct setup server_streaming = {WS_ROLE_SERVER, &streaming_cb,
-                                              0, 0, 0, 0};
-static const struct setup client_streaming = {WS_ROLE_CLIENT, &streaming_cb,
-                                              0, 0, 0, 0};
-static const struct setup server_whole = {WS_ROLE_SERVER, &whole_cb, 0, 0, 0,
-                                          0};
+static const struct setup server_streaming = {.role = WS_ROLE_SERVER,
+                                              .cb = &streaming_cb};
+static const struct setup client_streaming = {.role = WS_ROLE_CLIENT,
+                                              .cb = &streaming_cb};
+static const struct setup server_whole = {.role = WS_ROLE_SERVER,
+                                          .cb = &whole_cb};
 
 /* Expect the connection to have failed with status, sending close code. */
 static void expect_failure(const struct setup *s, const uint8_t *in, size_t n,
@@ -1413,4 +1430,331 @@ void test_conn_init_argument_checks(void)
     EXPECT_EQ(ws_conn_close(&c, 1000, NULL, 0), WS_ERR_BAD_STATE);
     EXPECT_TRUE(ws_conn_size() == sizeof(struct ws_conn));
     test_note("sizeof(struct ws_conn) = %zu bytes", ws_conn_size());
+}
+
+/* ---- the opening handshake through the connection ------------------------ */
+
+/* RFC 6455 1.2's example request (with our Host). */
+#define RFC_REQUEST                                                        \
+    "GET /chat HTTP/1.1\r\n"                                               \
+    "Host: server.example.com\r\n"                                         \
+    "Upgrade: websocket\r\n"                                               \
+    "Connection: Upgrade\r\n"                                              \
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"                      \
+    "Origin: http://example.com\r\n"                                       \
+    "Sec-WebSocket-Protocol: chat, superchat\r\n"                          \
+    "Sec-WebSocket-Version: 13\r\n"                                        \
+    "\r\n"
+
+static const struct setup server_handshake_streaming = {
+    .role = WS_ROLE_SERVER, .cb = &streaming_cb, .handshake = 1};
+
+/* The request and the client's first frame arrive in one read: both are
+ * handled, however the bytes are split. */
+void test_conn_server_handshake_then_frame(void)
+{
+    static const uint8_t masked_hello[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                                           0x7f, 0x9f, 0x4d, 0x51, 0x58};
+    struct bytes in = {0};
+    struct outcome o;
+
+    bytes_add(&in, RFC_REQUEST, strlen(RFC_REQUEST));
+    bytes_add(&in, masked_hello, sizeof masked_hello);
+    feed_every_way(&server_handshake_streaming, in.p, in.n, &o);
+    EXPECT_EQ(o.status, WS_OK);
+    EXPECT_EQ(o.state, WS_STATE_OPEN);
+    EXPECT_MEM(o.log.p, o.log.n, "oB\x01HelloE", 9);
+    EXPECT_MEM(o.canon.p, o.canon.n, "HTTP/1.1 101 Switching Protocols|",
+               33);
+    outcome_free(&o);
+    bytes_free(&in);
+}
+
+/* The 101 carries the RFC's accept value, and no subprotocol unless the
+ * application selected one (RFC 6455 4.2.2). */
+void test_conn_server_handshake_answer_bytes(void)
+{
+    static uint8_t buf[4096];
+    struct ws_conn c;
+    struct rec r;
+    struct bytes in = {0};
+    size_t used;
+
+    memset(&r, 0, sizeof r);
+    bytes_add(&in, RFC_REQUEST, strlen(RFC_REQUEST));
+    EXPECT_EQ(ws_conn_init(&c, NULL, &streaming_cb, &r, buf, sizeof buf),
+              WS_OK);
+    EXPECT_EQ(ws_conn_feed(&c, in.p, in.n, &used), WS_OK);
+    EXPECT_EQ(used, in.n);
+    bytes_byte(&r.out, 0);
+    EXPECT_TRUE(strstr((char *)r.out.p, "Sec-WebSocket-Accept: "
+                       "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") != NULL);
+    EXPECT_TRUE(strstr((char *)r.out.p, "Sec-WebSocket-Protocol") == NULL);
+    EXPECT_STR(ws_conn_get_protocol(&c), "");
+    bytes_free(&in);
+    bytes_free(&r.out);
+    bytes_free(&r.log);
+}
+
+static int select_superchat(struct ws_conn *c, const struct ws_request *req,
+                            void *user)
+{
+    (void)user;
+    EXPECT_MEM(req->path.p, req->path.n, "/chat", 5);
+    EXPECT_MEM(req->origin.p, req->origin.n, "http://example.com", 18);
+    EXPECT_EQ(ws_conn_select_protocol(c, "nope"), WS_ERR_INVALID_ARG);
+    return ws_conn_select_protocol(c, "superchat");
+}
+
+static int reject_origin(struct ws_conn *c, const struct ws_request *req,
+                         void *user)
+{
+    (void)user;
+    (void)req;
+    return ws_conn_reject(c, 403, "origin not allowed");
+}
+
+void test_conn_server_selects_protocol(void)
+{
+    static const struct ws_callbacks cb = {.send = rec_send,
+                                           .on_request = select_superchat,
+                                           .on_open = rec_open};
+    static uint8_t buf[4096];
+    struct ws_conn c;
+    struct rec r;
+    struct bytes in = {0};
+    size_t used;
+
+    memset(&r, 0, sizeof r);
+    bytes_add(&in, RFC_REQUEST, strlen(RFC_REQUEST));
+    EXPECT_EQ(ws_conn_init(&c, NULL, &cb, &r, buf, sizeof buf), WS_OK);
+    EXPECT_EQ(ws_conn_select_protocol(&c, "chat"), WS_ERR_BAD_STATE);
+    EXPECT_EQ(ws_conn_feed(&c, in.p, in.n, &used), WS_OK);
+    bytes_byte(&r.out, 0);
+    EXPECT_TRUE(strstr((char *)r.out.p,
+                       "\r\nSec-WebSocket-Protocol: superchat\r\n") != NULL);
+    EXPECT_STR(ws_conn_get_protocol(&c), "superchat");
+    EXPECT_EQ(ws_conn_is_open(&c), 1);
+    bytes_free(&in);
+    bytes_free(&r.out);
+    bytes_free(&r.log);
+}
+
+/* An application can refuse the upgrade, e.g. by Origin (RFC 6455 4.2.2). */
+void test_conn_server_rejects_by_origin_403(void)
+{
+    static const struct ws_callbacks cb = {.send = rec_send,
+                                           .on_request = reject_origin,
+                                           .on_open = rec_open,
+                                           .on_close = rec_close};
+    static uint8_t buf[4096];
+    struct ws_conn c;
+    struct rec r;
+    struct bytes in = {0};
+    size_t used;
+
+    memset(&r, 0, sizeof r);
+    bytes_add(&in, RFC_REQUEST, strlen(RFC_REQUEST));
+    EXPECT_EQ(ws_conn_init(&c, NULL, &cb, &r, buf, sizeof buf), WS_OK);
+    EXPECT_EQ(ws_conn_feed(&c, in.p, in.n, &used), WS_ERR_REJECTED);
+    EXPECT_EQ(ws_conn_get_state(&c), WS_STATE_CLOSED);
+    EXPECT_EQ(r.log.n, 0);              /* no on_open, no on_close */
+    bytes_byte(&r.out, 0);
+    EXPECT_TRUE(strncmp((char *)r.out.p, "HTTP/1.1 403 ", 13) == 0);
+    EXPECT_TRUE(strstr((char *)r.out.p, "origin not allowed") != NULL);
+    bytes_free(&in);
+    bytes_free(&r.out);
+}
+
+/* Bad requests get their HTTP answer, whatever the split. */
+static void expect_http_failure(const char *request, int status,
+                                const char *status_line)
+{
+    struct outcome o;
+
+    feed_every_way(&server_handshake_streaming, (const uint8_t *)request,
+                   strlen(request), &o);
+    EXPECT_EQ(o.status, status);
+    EXPECT_EQ(o.error, status);
+    EXPECT_EQ(o.state, WS_STATE_CLOSED);
+    EXPECT_EQ(o.log.n, 0);
+    EXPECT_TRUE(o.canon.n >= strlen(status_line) &&
+                memcmp(o.canon.p, status_line, strlen(status_line)) == 0);
+    outcome_free(&o);
+}
+
+void test_conn_server_bad_request_400(void)
+{
+    expect_http_failure("GET / HTTP/1.1\r\nHost: x\r\n\r\n", WS_ERR_HANDSHAKE,
+                        "HTTP/1.1 400");
+    expect_http_failure("POST /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket"
+                        "\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+                        "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13"
+                        "\r\n\r\n", WS_ERR_HANDSHAKE, "HTTP/1.1 400");
+}
+
+/* RFC 6455 4.4: another version gets 426 + Sec-WebSocket-Version: 13. */
+void test_conn_server_version_426(void)
+{
+    static const char req[] =
+        "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 8\r\n\r\n";
+    static uint8_t buf[4096];
+    struct ws_conn c;
+    struct rec r;
+    uint8_t copy[sizeof req];
+    size_t used;
+
+    expect_http_failure(req, WS_ERR_VERSION, "HTTP/1.1 426");
+    memset(&r, 0, sizeof r);
+    memcpy(copy, req, sizeof req);
+    EXPECT_EQ(ws_conn_init(&c, NULL, &streaming_cb, &r, buf, sizeof buf),
+              WS_OK);
+    EXPECT_EQ(ws_conn_feed(&c, copy, sizeof req - 1, &used), WS_ERR_VERSION);
+    bytes_byte(&r.out, 0);
+    EXPECT_TRUE(strstr((char *)r.out.p, "\r\nSec-WebSocket-Version: 13\r\n")
+                != NULL);
+    bytes_free(&r.out);
+}
+
+/* A request that never ends is cut off at the limit with 431, whether it
+ * arrives at once or trickles in; nothing is read past the buffer. */
+void test_conn_server_handshake_too_big_431(void)
+{
+    static uint8_t buf[1024];
+    struct ws_config cfg;
+    struct ws_conn c;
+    struct rec r;
+    uint8_t junk[3000];
+    size_t used, off = 0;
+    int rv = WS_OK;
+
+    memset(junk, 'a', sizeof junk);
+    memcpy(junk, "GET / HTTP/1.1\r\nX: ", 19);
+    memset(&cfg, 0, sizeof cfg);
+    memset(&r, 0, sizeof r);
+    EXPECT_EQ(ws_conn_init(&c, &cfg, &streaming_cb, &r, buf, sizeof buf),
+              WS_OK);
+    while (off < sizeof junk && rv == WS_OK) {
+        rv = ws_conn_feed(&c, junk + off, 1, &used);
+        off += used;
+    }
+    EXPECT_EQ(rv, WS_ERR_HEADER_TOO_BIG);
+    EXPECT_TRUE(off <= sizeof buf);
+    bytes_byte(&r.out, 0);
+    EXPECT_TRUE(strncmp((char *)r.out.p, "HTTP/1.1 431 ", 13) == 0);
+    bytes_free(&r.out);
+    /* The same with the configured limit below the buffer size. */
+    cfg.max_handshake = 100;
+    memset(&r, 0, sizeof r);
+    EXPECT_EQ(ws_conn_init(&c, &cfg, &streaming_cb, &r, buf, sizeof buf),
+              WS_OK);
+    EXPECT_EQ(ws_conn_feed(&c, junk, sizeof junk, &used),
+              WS_ERR_HEADER_TOO_BIG);
+    EXPECT_TRUE(used <= 100);
+    bytes_free(&r.out);
+}
+
+/* The client role: the request goes out at init; the 101 and the first
+ * frames arrive together, in any split. */
+void test_conn_client_handshake(void)
+{
+    static uint8_t buf[4096];
+    struct ws_config cfg;
+    struct ws_request req;
+    struct ws_conn c;
+    struct rec r;
+    struct bytes in = {0};
+    char answer[512];
+    size_t used, n, k, step, piece;
+    int split;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.role = WS_ROLE_CLIENT;
+    cfg.request.host = "127.0.0.1:9001";
+    cfg.request.path = "/chat?room=1";
+    cfg.request.protocols = "chat, superchat";
+    for (split = 0; split < 3; split++) {
+        memset(&r, 0, sizeof r);
+        EXPECT_EQ(ws_conn_init(&c, &cfg, &streaming_cb, &r, buf, sizeof buf),
+                  WS_OK);
+        EXPECT_EQ(ws_conn_get_state(&c), WS_STATE_CONNECTING);
+        /* What the client sent is a valid request (our own parser). */
+        EXPECT_EQ(ws_handshake_parse_request(&req, r.out.p, r.out.n, 0, 0,
+                                             &used), WS_OK);
+        EXPECT_EQ(used, r.out.n);
+        EXPECT_MEM(req.target.p, req.target.n, "/chat?room=1", 12);
+        EXPECT_EQ(ws_handshake_write_response(answer, sizeof answer, &req,
+                                              "chat", NULL, &n), WS_OK);
+        bytes_add(&in, answer, n);
+        frame(&in, 0x81, 0, "Hello", 5);
+        /* whole, byte by byte, 7 bytes at a time */
+        step = split == 0 ? in.n : split == 1 ? 1 : 7;
+        for (k = 0; k < in.n; k += piece) {
+            piece = in.n - k < step ? in.n - k : step;
+            EXPECT_EQ(ws_conn_feed(&c, in.p + k, piece, &used), WS_OK);
+            EXPECT_EQ(used, piece);
+        }
+        EXPECT_EQ(ws_conn_is_open(&c), 1);
+        EXPECT_STR(ws_conn_get_protocol(&c), "chat");
+        EXPECT_MEM(r.log.p, r.log.n, "oB\x01HelloE", 9);
+        bytes_free(&in);
+        bytes_free(&r.out);
+        bytes_free(&r.log);
+    }
+}
+
+/* RFC 6455 4.1: a wrong Sec-WebSocket-Accept fails the connection. */
+void test_conn_client_rejects_bad_accept(void)
+{
+    static const char answer[] =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    static uint8_t buf[4096];
+    struct ws_config cfg;
+    struct ws_conn c;
+    struct rec r;
+    uint8_t copy[sizeof answer];
+    size_t used;
+
+    memset(&cfg, 0, sizeof cfg);
+    memset(&r, 0, sizeof r);
+    cfg.role = WS_ROLE_CLIENT;
+    cfg.request.host = "localhost";
+    memcpy(copy, answer, sizeof answer);
+    EXPECT_EQ(ws_conn_init(&c, &cfg, &streaming_cb, &r, buf, sizeof buf),
+              WS_OK);
+    EXPECT_EQ(ws_conn_feed(&c, copy, sizeof answer - 1, &used),
+              WS_ERR_BAD_RESPONSE);
+    EXPECT_EQ(ws_conn_get_state(&c), WS_STATE_CLOSED);
+    EXPECT_TRUE(strlen(ws_conn_get_reason(&c)) > 0);
+    EXPECT_EQ(r.log.n, 0);
+    bytes_free(&r.out);
+}
+
+/* RFC 6455 4.1: a non-101 answer is a rejection, reported as such. */
+void test_conn_client_rejected_403(void)
+{
+    static const char answer[] =
+        "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+    static uint8_t buf[4096];
+    struct ws_config cfg;
+    struct ws_conn c;
+    struct rec r;
+    uint8_t copy[sizeof answer];
+    size_t used;
+
+    memset(&cfg, 0, sizeof cfg);
+    memset(&r, 0, sizeof r);
+    cfg.role = WS_ROLE_CLIENT;
+    cfg.request.host = "localhost";
+    memcpy(copy, answer, sizeof answer);
+    EXPECT_EQ(ws_conn_init(&c, &cfg, &streaming_cb, &r, buf, sizeof buf),
+              WS_OK);
+    EXPECT_EQ(ws_conn_feed(&c, copy, sizeof answer - 1, &used),
+              WS_ERR_REJECTED);
+    EXPECT_EQ(ws_conn_get_state(&c), WS_STATE_CLOSED);
+    bytes_free(&r.out);
 }
