@@ -56,7 +56,7 @@ CORE_OBJ := $(CORE_SRC:src/%.c=$(B)/obj/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: all lib-core test check test-unit test-nossl test-interop asan \
+.PHONY: demo all lib-core test check test-unit test-nossl test-interop asan \
         debug valgrind check-nomalloc install uninstall clean examples
 
 EXAMPLES := $(B)/examples/core_echo
@@ -109,6 +109,11 @@ test-unit: $(B)/tests/ws_tests
 # The same unit tests against the built-in SHA-1/Base64/random.
 test-nossl:
 	$(Q)$(MAKE) --no-print-directory B=$(B)-nossl WS_OPENSSL=0 test-unit
+
+# Until the polling-vs-WebSocket demo lands: the example echo server.
+demo: $(B)/examples/core_echo
+	@echo "libws demo: echo server on ws://127.0.0.1:8080/ (Ctrl-C stops it)"
+	$(Q)$(B)/examples/core_echo 8080
 
 # Black-box tests over a real socket: raw RFC bytes, then Python
 # `websockets` as a peer (SKIP if missing; WS_REQUIRE_PEERS=1 fails).
