@@ -1091,8 +1091,9 @@ int ws_conn_send_frame(struct ws_conn *c, unsigned opcode, int fin,
     return rv;
 }
 
-/* see ws.h */
-int ws_conn_send_text(struct ws_conn *c, const char *p, size_t n)
+/* One whole message as one frame. */
+static int send_message(struct ws_conn *c, unsigned opcode, const void *p,
+                        size_t n)
 {
     int rv = check_can_send(c);
 
@@ -1103,23 +1104,21 @@ int ws_conn_send_text(struct ws_conn *c, const char *p, size_t n)
     if (c->tx_opcode != 0)
         return WS_ERR_BAD_STATE;
     /* RFC 6455 5.6: text is UTF-8; never put invalid text on the wire. */
-    if (ws_utf8_check((const uint8_t *)p, n) != WS_OK)
+    if (opcode == WS_OPCODE_TEXT && ws_utf8_check(p, n) != WS_OK)
         return WS_ERR_INVALID_ARG;
-    return queue_frame(c, 1, WS_OPCODE_TEXT, (const uint8_t *)p, n, 1);
+    return queue_frame(c, 1, opcode, p, n, 1);
+}
+
+/* see ws.h */
+int ws_conn_send_text(struct ws_conn *c, const char *p, size_t n)
+{
+    return send_message(c, WS_OPCODE_TEXT, p, n);
 }
 
 /* see ws.h */
 int ws_conn_send_binary(struct ws_conn *c, const void *p, size_t n)
 {
-    int rv = check_can_send(c);
-
-    if (rv != WS_OK)
-        return rv;
-    if (p == NULL && n > 0)
-        return WS_ERR_INVALID_ARG;
-    if (c->tx_opcode != 0)
-        return WS_ERR_BAD_STATE;
-    return queue_frame(c, 1, WS_OPCODE_BINARY, p, n, 1);
+    return send_message(c, WS_OPCODE_BINARY, p, n);
 }
 
 static int send_control(struct ws_conn *c, unsigned opcode, const void *p,

@@ -961,22 +961,29 @@ void test_conn_close_inside_fragmented_message(void)
     bytes_free(&in);
 }
 
+static void open_conn(struct ws_conn *c, struct rec *r, unsigned role,
+                      uint8_t *buf, size_t buflen)
+{
+    struct ws_config cfg;
+
+    memset(r, 0, sizeof *r);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.role = role;
+    cfg.flags = WS_CONFIG_START_OPEN;
+    EXPECT_EQ(ws_conn_init(c, &cfg, &streaming_cb, r, buf, buflen), WS_OK);
+}
+
 /* After a failure: the same status forever, no more output or events. */
 void test_conn_failure_is_sticky(void)
 {
     static uint8_t buf[4096];
     struct ws_conn c;
     struct rec r;
-    struct ws_config cfg;
     struct bytes in = {0};
     size_t used, out_before;
 
-    memset(&r, 0, sizeof r);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.flags = WS_CONFIG_START_OPEN;
+    open_conn(&c, &r, WS_ROLE_SERVER, buf, sizeof buf);
     frame(&in, 0x81, 0, "x", 1);            /* unmasked: 1002 */
-    EXPECT_EQ(ws_conn_init(&c, &cfg, &streaming_cb, &r, buf, sizeof buf),
-              WS_OK);
     EXPECT_EQ(ws_conn_feed(&c, in.p, in.n, &used), WS_ERR_PROTOCOL);
     out_before = r.out.n;
     bytes_free(&in);
@@ -1000,19 +1007,14 @@ void test_conn_callback_error_1011(void)
     static uint8_t buf[4096];
     struct ws_conn c;
     struct rec r;
-    struct ws_config cfg;
     struct bytes in = {0};
     unsigned code;
     int frames;
     size_t used;
 
-    memset(&r, 0, sizeof r);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.flags = WS_CONFIG_START_OPEN;
+    open_conn(&c, &r, WS_ROLE_SERVER, buf, sizeof buf);
     r.cb_error = -1;
     frame(&in, 0x81, 1, "x", 1);
-    EXPECT_EQ(ws_conn_init(&c, &cfg, &streaming_cb, &r, buf, sizeof buf),
-              WS_OK);
     EXPECT_EQ(ws_conn_feed(&c, in.p, in.n, &used), WS_ERR_CALLBACK);
     decode_output(&r.out, 0, NULL, &code, &frames);
     EXPECT_EQ(code, 1011);
@@ -1029,21 +1031,16 @@ void test_conn_pause_and_resume(void)
     static uint8_t buf[4096];
     struct ws_conn c;
     struct rec r;
-    struct ws_config cfg;
     struct bytes in = {0};
     size_t off = 0, used;
     int rv, rounds = 0;
 
-    memset(&r, 0, sizeof r);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.flags = WS_CONFIG_START_OPEN;
+    open_conn(&c, &r, WS_ROLE_SERVER, buf, sizeof buf);
     r.pause = 1;
     frame(&in, 0x01, 1, "Hel", 3);
     frame(&in, 0x89, 1, "p", 1);
     frame(&in, 0x80, 1, "lo", 2);
     frame(&in, 0x82, 1, "", 0);
-    EXPECT_EQ(ws_conn_init(&c, &cfg, &streaming_cb, &r, buf, sizeof buf),
-              WS_OK);
     do {
         rv = ws_conn_feed(&c, in.p + off, in.n - off, &used);
         off += used;
@@ -1065,16 +1062,11 @@ void test_conn_feed_from_callback_refused(void)
     static uint8_t buf[4096];
     struct ws_conn c;
     struct rec r;
-    struct ws_config cfg;
     struct bytes in = {0};
     size_t used;
 
-    memset(&r, 0, sizeof r);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.flags = WS_CONFIG_START_OPEN;
+    open_conn(&c, &r, WS_ROLE_SERVER, buf, sizeof buf);
     frame(&in, 0x81, 1, "x", 1);
-    EXPECT_EQ(ws_conn_init(&c, &cfg, &streaming_cb, &r, buf, sizeof buf),
-              WS_OK);
     EXPECT_EQ(ws_conn_feed(&c, in.p, in.n, &used), WS_OK);
     EXPECT_EQ(r.feed_in_cb, WS_ERR_BAD_STATE);
     bytes_free(&in);
@@ -1084,17 +1076,6 @@ void test_conn_feed_from_callback_refused(void)
 
 /* ---- sending -------------------------------------------------------------- */
 
-static void open_conn(struct ws_conn *c, struct rec *r, unsigned role,
-                      uint8_t *buf, size_t buflen)
-{
-    struct ws_config cfg;
-
-    memset(r, 0, sizeof *r);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.role = role;
-    cfg.flags = WS_CONFIG_START_OPEN;
-    EXPECT_EQ(ws_conn_init(c, &cfg, &streaming_cb, r, buf, buflen), WS_OK);
-}
 
 /* A server frame goes to the transport as header + the caller's payload:
  * the payload iov points at the caller's memory (zero copy). */
