@@ -56,7 +56,7 @@ CORE_OBJ := $(CORE_SRC:src/%.c=$(B)/obj/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: demo all lib-core test check test-unit test-nossl test-interop asan \
+.PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop asan \
         debug valgrind check-nomalloc install uninstall clean examples
 
 EXAMPLES := $(B)/examples/core_echo
@@ -131,8 +131,16 @@ check-nomalloc: $(CORE_OBJ)
 	    echo "check-nomalloc: FAIL: the core references the allocator"; exit 1; \
 	else echo "check-nomalloc: ok (no malloc/calloc/realloc/free in the core)"; fi
 
+tests: $(B)/tests/ws_tests
+
 debug:
-	$(Q)$(MAKE) --no-print-directory B=build-debug CFLAGS="-O0 -g3 -fno-omit-frame-pointer" all $(B:build=build-debug)/tests/ws_tests
+	$(Q)$(MAKE) --no-print-directory B=build-debug \
+	    CFLAGS="-O0 -g3 -fno-omit-frame-pointer" all tests
+
+# make gdb T=conn_fails_rsv_bits_1002: one test under gdb, stopping at
+# every failed check.
+gdb: debug
+	gdb -ex 'break test_fail' --args build-debug/tests/ws_tests $(T)
 
 asan:
 	$(Q)$(MAKE) --no-print-directory B=build-asan \
