@@ -528,24 +528,6 @@ static int client_handshake(struct ws_conn *c, const uint8_t *resp_bytes,
     return finish_open(c);
 }
 
-/* True if p[0..n) holds the blank line that ends an HTTP header block,
- * looking only from index from on. Accepts CRLF CRLF and LF LF; the
- * parser decides whether the block is valid. */
-static int has_header_end(const uint8_t *p, size_t n, size_t from)
-{
-    size_t i;
-
-    for (i = from; i + 1 < n; i++) {
-        if (p[i] != '\n')
-            continue;
-        if (p[i + 1] == '\n')
-            return 1;
-        if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
-            return 1;
-    }
-    return 0;
-}
-
 /* Gather handshake bytes in buf until the header block is complete. */
 static int feed_handshake(struct ws_conn *c, const uint8_t *data, size_t len,
                           size_t *used)
@@ -558,7 +540,10 @@ static int feed_handshake(struct ws_conn *c, const uint8_t *data, size_t len,
 
     *used = 0;
     memcpy(area + before, data, take);
-    if (has_header_end(area, total, before >= 2 ? before - 2 : 0)) {
+    /* Parse again whenever a line was completed: the parser keeps no
+     * state, and a bad request line is answered without waiting for the
+     * whole header block. */
+    if (take > 0 && memchr(data, '\n', take) != NULL) {
         if (is_client(c))
             rv = client_handshake(c, area, total, cap, &size);
         else
@@ -572,8 +557,10 @@ static int feed_handshake(struct ws_conn *c, const uint8_t *data, size_t len,
         return handshake_fail(c, WS_ERR_HEADER_TOO_BIG, 431,
                               "handshake larger than the configured limit");
     }
-    if (size > before)
-        *used = size - before;
+    if (rv != WS_OK)
+        *used = take;               /* failed: what we read was looked at */
+    else if (size > before)
+        *used = size - before;      /* the rest of the input is frames */
     return rv;
 }
 

@@ -651,6 +651,30 @@ static int check_request(struct ws_request *req,
     return WS_OK;
 }
 
+/* The head is incomplete, but once its first line is there it can be
+ * judged: a bad request line is answered at once instead of after the
+ * rest of a header block that may never come. */
+static int check_early_request_line(struct ws_request *req,
+                                    const uint8_t *data, size_t len)
+{
+    const char *why = req->error;
+    size_t i;
+    int rv;
+
+    for (i = 0; i + 1 < len; i++) {
+        if (data[i] == '\r' && data[i + 1] == '\n')
+            break;
+    }
+    if (i + 1 >= len)
+        return WS_INCOMPLETE;
+    rv = parse_request_line(req, make_slice((const char *)data, i));
+    if (rv != WS_OK)
+        return rv;
+    memset(req, 0, sizeof *req);
+    req->error = why;
+    return WS_INCOMPLETE;
+}
+
 /* see ws.h */
 int ws_handshake_parse_request(struct ws_request *req, const uint8_t *data,
                                size_t len, size_t max_bytes,
@@ -676,6 +700,8 @@ int ws_handshake_parse_request(struct ws_request *req, const uint8_t *data,
         max_headers = WS_DEFAULT_MAX_HEADERS;
     rv = scan_head(data, len, max_bytes, max_headers, WS_ERR_HANDSHAKE, &end,
                    &req->error);
+    if (rv == WS_INCOMPLETE)
+        return check_early_request_line(req, data, len);
     if (rv != WS_OK)
         return rv;
     /* From here on the head is complete: report its size even on error,

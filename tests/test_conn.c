@@ -1739,3 +1739,30 @@ void test_conn_client_rejected_403(void)
     EXPECT_EQ(ws_conn_get_state(&c), WS_STATE_CLOSED);
     bytes_free(&r.out);
 }
+
+/* A broken request line is answered as soon as the line ends, not when
+ * the header block would have ended (a slow client learns at once). */
+void test_conn_server_bad_request_line_answered_early(void)
+{
+    static const char req[] = "BREW /pot HTCPCP/1.0\r\nHost: x\r\n";
+    static uint8_t buf[4096];
+    struct ws_conn c;
+    struct rec r;
+    uint8_t copy[sizeof req];
+    size_t off = 0, used;
+    int rv = WS_OK;
+
+    memset(&r, 0, sizeof r);
+    memcpy(copy, req, sizeof req);
+    EXPECT_EQ(ws_conn_init(&c, NULL, &streaming_cb, &r, buf, sizeof buf),
+              WS_OK);
+    while (off < sizeof req - 1 && rv == WS_OK) {
+        rv = ws_conn_feed(&c, copy + off, 1, &used);
+        off += used;
+    }
+    EXPECT_EQ(rv, WS_ERR_HANDSHAKE);
+    EXPECT_EQ(off, 22);                 /* through the first CRLF */
+    bytes_byte(&r.out, 0);
+    EXPECT_TRUE(strncmp((char *)r.out.p, "HTTP/1.1 400 ", 13) == 0);
+    bytes_free(&r.out);
+}
