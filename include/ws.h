@@ -315,7 +315,11 @@ int ws_accept_key(const char *key, size_t key_len, char *out);
  * Upgrade containing the token "websocket", Connection containing the token
  * "Upgrade" (case-insensitive, comma lists), a Sec-WebSocket-Key that is
  * base64 of exactly 16 bytes, and Sec-WebSocket-Version: 13. max_bytes and
- * max_headers bound the request (0 = defaults 8192 and 64).
+ * max_headers bound the request (0 = defaults 8192 and 64). Lines must end
+ * in CRLF (a bare LF or CR is a 400: lenient line endings are how request
+ * smuggling starts). A bad request line is reported as soon as that line
+ * is complete, without waiting for the rest of the headers. Once the
+ * header block is complete, *consumed is its size even on error.
  *
  * Returns WS_OK, WS_INCOMPLETE,
  *   WS_ERR_HANDSHAKE       malformed or missing header (answer 400)
@@ -647,6 +651,12 @@ void ws_conn_reset(struct ws_conn *c);
  * Masked payload bytes are unmasked IN PLACE in data[0..*consumed)
  * (server role), which is why data is not const: no copy is needed.
  * Bytes that arrive after the close handshake are consumed and ignored.
+ * Every ping is answered with a pong carrying its payload (5.5.2); only
+ * while output is blocked behind a pinned frame does a newer ping's pong
+ * replace a waiting one (5.5.3 allows answering just the latest).
+ * When text turns out to be invalid, a streaming receiver first gets the
+ * valid bytes before the bad one, then the connection fails (fail fast,
+ * and the same events however the input was split).
  *
  * Returns WS_OK, WS_PAUSED, or:
  *   WS_ERR_BAD_STATE      called from a callback
