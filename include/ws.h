@@ -518,7 +518,9 @@ struct ws_callbacks {
     /* Server: a valid Upgrade request arrived. Inspect req (path, Origin,
      * protocols...), and call ws_conn_select_protocol() or ws_conn_reject()
      * before returning. Not called for invalid requests (they get their
-     * 400/426/431 answer and WS_ERR_HANDSHAKE etc. from ws_conn_feed). */
+     * 400/426/431 answer and WS_ERR_HANDSHAKE etc. from ws_conn_feed).
+     * WS_PAUSED has no effect here or in on_response (the handshake
+     * completes); pause in on_open instead. */
     int (*on_request)(struct ws_conn *c, const struct ws_request *req,
                       void *user);
     /* Client: the server's 101 was verified, before on_open. */
@@ -598,7 +600,7 @@ struct ws_conn {
 
     unsigned tx_opcode;        /* 0: not inside a fragmented send */
 
-    uint16_t close_code;       /* code received (or sent, when failing) */
+    uint16_t close_code;       /* code received (1006 if none) */
     uint8_t ctrl_len;
     uint8_t ctrl[WS_CONTROL_PAYLOAD_MAX];   /* control payload being read */
 

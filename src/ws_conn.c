@@ -333,7 +333,8 @@ static int queue_frame(struct ws_conn *c, unsigned fin, unsigned opcode,
     rest = n - sent_payload;
     if (rest <= c->buflen - c->out_tail || !allow_pin) {
         /* Control frames (n <= 125) always fit: buflen >= 512. */
-        memcpy(c->buf + c->out_tail, p + sent_payload, rest);
+        if (rest > 0)
+            memcpy(c->buf + c->out_tail, p + sent_payload, rest);
         c->out_tail += rest;
         return WS_OK;
     }
@@ -507,7 +508,8 @@ static int client_handshake(struct ws_conn *c, const uint8_t *resp_bytes,
     if (resp.protocol.n >= sizeof c->protocol)
         return handshake_fail(c, WS_ERR_BAD_RESPONSE, 0,
                               "subprotocol name longer than 63 bytes");
-    memcpy(c->protocol, resp.protocol.p, resp.protocol.n);
+    if (resp.protocol.n > 0)
+        memcpy(c->protocol, resp.protocol.p, resp.protocol.n);
     c->protocol[resp.protocol.n] = '\0';
     c->protocol_len = (uint8_t)resp.protocol.n;
 
