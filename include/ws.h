@@ -57,6 +57,8 @@ extern "C" {
     X(WS_PENDING,           -103,    0,   0,                                   \
       "frame accepted; keep its payload unchanged until ws_conn_flush() "      \
       "returns WS_OK")                                                         \
+    X(WS_HIGH_WATER,        -104,    0,   0,                                   \
+      "queued; output is above the high-water mark: wait for on_drain")        \
     X(WS_ERR_INVALID_ARG,   -200,    0,   0, "invalid argument")               \
     X(WS_ERR_BAD_STATE,     -201,    0,   0, "call not allowed in this state") \
     X(WS_ERR_NO_SPACE,      -202,    0,   0, "buffer too small")               \
@@ -748,6 +750,15 @@ int ws_conn_select_protocol(struct ws_conn *c, const char *protocol);
  * body. ws_conn_feed() then returns WS_ERR_REJECTED. */
 int ws_conn_reject(struct ws_conn *c, unsigned http_status,
                    const char *reason);
+
+/*
+ * ws_conn_can_send - whether a new message could be sent now: WS_OK when
+ * OPEN, no close was sent, no fragmented send is in progress and no output
+ * is waiting; otherwise the status ws_conn_send_binary() would return
+ * (WS_AGAIN, WS_ERR_CLOSED, WS_ERR_BAD_STATE, the sticky error). For I/O
+ * layers that write pre-encoded frames themselves (broadcast).
+ */
+int ws_conn_can_send(const struct ws_conn *c);
 
 /* Getters. */
 enum ws_state ws_conn_get_state(const struct ws_conn *c);

@@ -1198,6 +1198,20 @@ int ws_conn_reject(struct ws_conn *c, unsigned http_status,
 }
 
 /* see ws.h */
+int ws_conn_can_send(const struct ws_conn *c)
+{
+    int rv = check_can_send(c);
+
+    if (rv != WS_OK)
+        return rv;
+    if (c->tx_opcode != 0)
+        return WS_ERR_BAD_STATE;
+    if (ws_conn_wants_flush(c))
+        return WS_AGAIN;
+    return WS_OK;
+}
+
+/* see ws.h */
 enum ws_state ws_conn_get_state(const struct ws_conn *c)
 {
     return (enum ws_state)c->state;
