@@ -34,9 +34,11 @@ WS_OPENSSL := $(shell printf '\#include <openssl/sha.h>\nint main(void){return 0
 endif
 ifeq ($(WS_OPENSSL),1)
 CRYPTO_LIBS := -lcrypto
-PC_REQUIRES := Requires.private: libcrypto
+IO_LIBS := -lssl -lcrypto -lpthread
+PC_REQUIRES := Requires.private: libssl libcrypto
 else
 CRYPTO_LIBS :=
+IO_LIBS := -lpthread
 PC_REQUIRES :=
 endif
 
@@ -53,13 +55,16 @@ TEST_CFLAGS := -std=c99 -Wall -Wextra -Wpedantic -Wshadow \
 CORE_SRC := src/ws_err.c src/ws_frame.c src/ws_utf8.c src/ws_sha1.c \
             src/ws_crypto_openssl.c src/ws_handshake.c src/ws_conn.c
 CORE_OBJ := $(CORE_SRC:src/%.c=$(B)/obj/%.o)
+IO_SRC := src/io/ws_io.c src/io/io_tls.c
+IO_OBJ := $(IO_SRC:src/%.c=$(B)/obj/%.o)
+LIB_OBJ := $(CORE_OBJ) $(IO_OBJ)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
 .PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop asan \
         debug valgrind check-nomalloc install uninstall clean examples
 
-EXAMPLES := $(B)/examples/core_echo
+EXAMPLES := $(B)/examples/core_echo $(B)/examples/echo_server
 
 all: $(B)/libws.a $(B)/$(SONAME) $(B)/libws.so $(B)/libws.pc examples
 
@@ -68,22 +73,27 @@ examples: $(EXAMPLES)
 $(B)/examples/%: examples/%.c $(B)/libws.a include/ws.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) -Iinclude $(TEST_CFLAGS) $(LDFLAGS) $< $(B)/libws.a $(CRYPTO_LIBS) -o $@
+	$(Q)$(CC) -Iinclude $(ALL_CPPFLAGS) $(TEST_CFLAGS) $(LDFLAGS) $< $(B)/libws.a $(IO_LIBS) -o $@
 
-lib-core: $(B)/libws.a
+# The core alone (no sockets, no OpenSSL needed with WS_OPENSSL=0), e.g.
+# make lib-core CC=arm-none-eabi-gcc WS_OPENSSL=0
+lib-core: $(B)/libws-core.a
 
-$(B)/obj/%.o: src/%.c include/ws.h src/ws_internal.h
+$(B)/libws-core.a: $(CORE_OBJ)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(B)/obj/%.o: src/%.c include/ws.h include/ws_io.h src/ws_internal.h src/io/io_tls.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
-$(B)/libws.a: $(CORE_OBJ)
+$(B)/libws.a: $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(B)/$(SONAME): $(CORE_OBJ)
+$(B)/$(SONAME): $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(IO_LIBS)
 
 $(B)/libws.so: $(B)/$(SONAME)
 	$(Q)ln -sf $(SONAME) $@
@@ -101,7 +111,7 @@ $(B)/tests/%.o: tests/%.c tests/test.h tests/test_list.h $(wildcard tests/list_*
 
 $(B)/tests/ws_tests: $(TEST_OBJ) $(B)/libws.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(B)/libws.a $(CRYPTO_LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(B)/libws.a $(IO_LIBS)
 
 test-unit: $(B)/tests/ws_tests
 	$(Q)$(B)/tests/ws_tests
@@ -117,10 +127,14 @@ demo: $(B)/examples/core_echo
 
 # Black-box tests over a real socket: raw RFC bytes, then Python
 # `websockets` as a peer (SKIP if missing; WS_REQUIRE_PEERS=1 fails).
-test-interop: $(B)/examples/core_echo
-	$(Q)py=$(PYTHON); for p in $(PYTHON) /usr/bin/python3; do \
-	    if $$p -c 'import websockets' 2>/dev/null; then py=$$p; break; fi; \
-	done; $$py tests/interop/core_echo_test.py $(B)/examples/core_echo
+PEER_PY = $$(for p in $(PYTHON) /usr/bin/python3; do \
+	    if $$p -c 'import websockets' 2>/dev/null; then echo $$p; exit; fi; \
+	done; echo $(PYTHON))
+
+test-interop: $(B)/examples/core_echo $(B)/examples/echo_server
+	$(Q)$(PEER_PY) tests/interop/core_echo_test.py $(B)/examples/core_echo
+	$(Q)$(PEER_PY) tests/interop/core_echo_test.py $(B)/examples/echo_server \
+	    --port {port} --quiet
 
 test check: test-unit test-nossl check-nomalloc test-interop
 	@echo "make test: all suites passed"
@@ -153,14 +167,15 @@ valgrind: $(B)/tests/ws_tests
 
 install: all
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
-	install -m 644 include/ws.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/ws.h include/ws_io.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(B)/libws.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(B)/$(SONAME) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libws.so
 	install -m 644 $(B)/libws.pc $(DESTDIR)$(PKGCONFIGDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(INCLUDEDIR)/ws.h $(DESTDIR)$(LIBDIR)/libws.a \
+	rm -f $(DESTDIR)$(INCLUDEDIR)/ws.h $(DESTDIR)$(INCLUDEDIR)/ws_io.h \
+	    $(DESTDIR)$(LIBDIR)/libws.a \
 	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libws.so \
 	    $(DESTDIR)$(PKGCONFIGDIR)/libws.pc
 

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Black-box tests of examples/core_echo (the core over a plain socket).
+"""Black-box tests of an echo server (examples/core_echo, echo_server).
+
+Usage: core_echo_test.py EXE [ARGS...]   ("{port}" in ARGS becomes the
+port; with no ARGS the port is the only argument).
 
 Part 1 talks raw RFC 6455 bytes with the standard library only, so every
 frame on the wire is written out here, independently of libws.
@@ -207,7 +210,10 @@ def peer_tests(port):
 def main():
     exe = sys.argv[1]
     port = free_port()
-    proc = subprocess.Popen([exe, str(port)], stderr=subprocess.DEVNULL)
+    args = [a.replace("{port}", str(port)) for a in sys.argv[2:]]
+    proc = subprocess.Popen([exe] + (args or [str(port)]),
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
         raw_tests(port)
         peer_tests(port)

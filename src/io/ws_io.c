@@ -1,0 +1,2094 @@
+/*
+ * ws_io.c - the optional I/O layer: event loop, sockets, TLS, timers, send
+ * queues with backpressure, graceful shutdown. Built on ws.h only.
+ *
+ * One loop per thread. The loop waits on epoll (Linux) or poll() for:
+ * listening sockets, connections, and one wake-up descriptor (an eventfd or
+ * a pipe) that ws_loop_post(), ws_loop_stop() and the signal handler write
+ * to. Timers are per connection: each connection has one deadline (the
+ * earliest of handshake, ping, pong, idle and close timeouts that apply to
+ * its state) kept in a binary min-heap, so a tick costs O(log n).
+ *
+ * Input: bytes are read into one loop-wide buffer and fed to the core,
+ * which unmasks them in place; whole messages are reassembled through the
+ * core's allocator hooks (malloc), bounded by max_message.
+ * Output: the core's send callback writes at once (writev: header + the
+ * caller's payload, no copy) and copies only what the socket did not take
+ * into the connection's queue. Above high_water, sends report
+ * WS_HIGH_WATER and reading from that peer pauses; below low_water,
+ * on_drain runs; above max_buffered the connection fails (1008).
+ *
+ * Lifetime: a connection is closed (socket, TLS, queue) as soon as it ends
+ * and its on_close runs, but its memory is freed only after the current
+ * batch of events, so no event in the batch can touch freed memory.
+ */
+#define _GNU_SOURCE 1
+#include "ws_internal.h"
+#include "ws_io.h"
+#include "io/io_tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#define HAVE_EPOLL 1
+#else
+#define HAVE_EPOLL 0
+#endif
+
+#define READ_BUF_SIZE (64u * 1024u)
+#define CONN_BUF_SIZE 4096u          /* core buffer: handshake + spill */
+#define MAX_IOV 16
+#define ACCEPT_BATCH 64
+#define READS_PER_EVENT 4            /* fairness between connections */
+
+enum handle_type { H_WAKE, H_SERVER, H_CONN };
+
+/* Every descriptor the loop waits on starts with this. */
+struct handle {
+    int type;
+    int fd;
+    uint32_t events;                 /* what we wait for: POLLIN/POLLOUT */
+};
+
+/* A frame shared by several queues (broadcast). */
+struct shared_frame {
+    size_t refs;
+    size_t len;
+    uint8_t data[];
+};
+
+/* One queued piece of output. */
+struct qnode {
+    struct qnode *next;
+    struct shared_frame *shared;     /* NULL: data[] is owned */
+    const uint8_t *p;
+    size_t len, off;
+    uint8_t data[];
+};
+
+struct post {
+    struct post *next;
+    void (*fn)(struct ws_loop *, void *);
+    void *arg;
+};
+
+struct ws_server {
+    struct handle h;
+    struct ws_loop *loop;
+    struct ws_io_options opts;
+    struct io_tls_ctx *tls;
+    struct ws_server *next;
+    unsigned port;
+};
+
+struct ws_io_conn {
+    struct handle h;
+    struct ws_loop *loop;
+    struct ws_server *server;        /* NULL for a client */
+    const struct ws_io_options *opts;
+    struct ws_io_options client_opts;/* a client's own copy */
+    struct io_tls_ctx *client_tls;   /* a client's own TLS context */
+    struct io_tls *tls;
+    struct ws_conn conn;
+    uint8_t *cbuf;                   /* the core's buffer */
+    void *user;
+
+    struct qnode *qhead, *qtail;
+    size_t queued;
+
+    uint8_t tcp_connecting;          /* client: connect() in progress */
+    uint8_t tls_handshaking;
+    uint8_t core_ready;              /* ws_conn_init done */
+    uint8_t high;                    /* above high_water, waiting to drain */
+    uint8_t awaiting_pong;
+    uint8_t dead;
+    uint8_t eof;                     /* the peer closed its side */
+    uint8_t tls_wants_read;          /* a TLS write waits for readability */
+
+    uint64_t created, last_rx, last_activity, ping_sent, close_started;
+    uint64_t deadline;
+    size_t heap_idx;                 /* SIZE_MAX: not in the heap */
+
+    int error;
+    unsigned close_code;
+    char close_reason[WS_CLOSE_REASON_MAX + 1];
+    size_t close_reason_len;
+
+    char peer[72];
+    char *path;
+    char *host;                      /* client: name for SNI/verification */
+    char *host_header;               /* client: Host header value */
+    char *port;                      /* client */
+    int is_tls;                      /* client: wss */
+
+    struct ws_io_conn *prev, *next;  /* the loop's list */
+    struct ws_io_conn *next_dead;
+};
+
+struct ws_loop {
+    struct handle wake;
+    int wake_write_fd;               /* == wake.fd for an eventfd */
+    int epfd;                        /* -1: poll() */
+    uint8_t *rbuf;
+    struct ws_server *servers;       /* listening */
+    struct ws_server *closed;        /* closed; freed with the loop */
+    struct ws_io_conn *conns;
+    size_t nconns;
+    struct ws_io_conn **heap;
+    size_t heap_len, heap_cap;
+    struct ws_io_conn *dead;
+    pthread_mutex_t post_mu;
+    struct post *posts, *posts_tail;
+    volatile sig_atomic_t stop;
+    volatile sig_atomic_t signalled;
+    int shutting_down;
+    int signal_timeout_ms;
+    unsigned shutdown_code;
+    uint64_t shutdown_deadline;
+    uint64_t now;
+    int spare_fd;                    /* for EMFILE: see accept_all */
+};
+
+static struct ws_loop *signal_loop;  /* the one loop signals go to */
+
+static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
+                     size_t cnt, size_t *written, void *user);
+static void conn_fail(struct ws_io_conn *c, int error, const char *why);
+static void update_interest(struct ws_io_conn *c);
+static void schedule(struct ws_io_conn *c);
+static void flush_queue(struct ws_io_conn *c);
+
+/* ------------------------------------------------------------------------ */
+/* Time and small helpers                                                   */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static char *dup_str(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static int set_nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL, 0);
+
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -1;
+    return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static uint32_t opt_ms(uint32_t v, uint32_t def)
+{
+    if (v == WS_IO_TIMEOUT_OFF)
+        return 0;
+    return v ? v : def;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Waiting: epoll or poll                                                   */
+/* ------------------------------------------------------------------------ */
+
+#if HAVE_EPOLL
+static uint32_t to_epoll(uint32_t ev)
+{
+    return ((ev & POLLIN) ? (uint32_t)EPOLLIN : 0u) |
+           ((ev & POLLOUT) ? (uint32_t)EPOLLOUT : 0u);
+}
+#endif
+
+static int watch(struct ws_loop *loop, struct handle *h, uint32_t events)
+{
+    h->events = events;
+#if HAVE_EPOLL
+    if (loop->epfd >= 0) {
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.events = to_epoll(events);
+        ev.data.ptr = h;
+        return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, h->fd, &ev);
+    }
+#endif
+    (void)loop;
+    return 0;
+}
+
+static void rewatch(struct ws_loop *loop, struct handle *h, uint32_t events)
+{
+    if (h->events == events)
+        return;
+    h->events = events;
+#if HAVE_EPOLL
+    if (loop->epfd >= 0) {
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.events = to_epoll(events);
+        ev.data.ptr = h;
+        (void)epoll_ctl(loop->epfd, EPOLL_CTL_MOD, h->fd, &ev);
+    }
+#endif
+    (void)loop;
+}
+
+static void unwatch(struct ws_loop *loop, struct handle *h)
+{
+#if HAVE_EPOLL
+    if (loop->epfd >= 0 && h->fd >= 0)
+        (void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+#endif
+    (void)loop;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The timer heap: connections ordered by deadline                          */
+/* ------------------------------------------------------------------------ */
+
+static void heap_swap(struct ws_loop *loop, size_t a, size_t b)
+{
+    struct ws_io_conn *t = loop->heap[a];
+
+    loop->heap[a] = loop->heap[b];
+    loop->heap[b] = t;
+    loop->heap[a]->heap_idx = a;
+    loop->heap[b]->heap_idx = b;
+}
+
+static void heap_up(struct ws_loop *loop, size_t i)
+{
+    while (i > 0 && loop->heap[(i - 1) / 2]->deadline > loop->heap[i]->deadline) {
+        heap_swap(loop, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(struct ws_loop *loop, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < loop->heap_len &&
+            loop->heap[l]->deadline < loop->heap[m]->deadline)
+            m = l;
+        if (r < loop->heap_len &&
+            loop->heap[r]->deadline < loop->heap[m]->deadline)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(loop, i, m);
+        i = m;
+    }
+}
+
+static void heap_remove(struct ws_loop *loop, struct ws_io_conn *c)
+{
+    size_t i = c->heap_idx;
+
+    if (i == SIZE_MAX)
+        return;
+    c->heap_idx = SIZE_MAX;
+    loop->heap_len--;
+    if (i == loop->heap_len)
+        return;
+    loop->heap[i] = loop->heap[loop->heap_len];
+    loop->heap[i]->heap_idx = i;
+    heap_up(loop, i);
+    heap_down(loop, loop->heap[i]->heap_idx);
+}
+
+static void heap_set(struct ws_loop *loop, struct ws_io_conn *c,
+                     uint64_t deadline)
+{
+    if (deadline == 0) {
+        heap_remove(loop, c);
+        return;
+    }
+    if (c->heap_idx == SIZE_MAX) {
+        if (loop->heap_len == loop->heap_cap) {
+            size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+            struct ws_io_conn **h = realloc(loop->heap, cap * sizeof *h);
+            if (h == NULL)
+                return;     /* no timer: the connection still works */
+            loop->heap = h;
+            loop->heap_cap = cap;
+        }
+        c->deadline = deadline;
+        c->heap_idx = loop->heap_len++;
+        loop->heap[c->heap_idx] = c;
+        heap_up(loop, c->heap_idx);
+        return;
+    }
+    c->deadline = deadline;
+    heap_up(loop, c->heap_idx);
+    heap_down(loop, c->heap_idx);
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+    if (a == 0)
+        return b;
+    if (b == 0)
+        return a;
+    return a < b ? a : b;
+}
+
+/* The connection's next deadline, from its state. */
+static void schedule(struct ws_io_conn *c)
+{
+    const struct ws_io_options *o = c->opts;
+    uint64_t d = 0;
+    enum ws_state st;
+
+    if (c->dead)
+        return;
+    st = c->core_ready ? ws_conn_get_state(&c->conn) : WS_STATE_CONNECTING;
+    if (st == WS_STATE_CONNECTING) {
+        uint32_t t = opt_ms(o->handshake_timeout_ms,
+                            WS_IO_DEFAULT_HANDSHAKE_TIMEOUT_MS);
+        if (t)
+            d = c->created + t;
+    } else if (st == WS_STATE_OPEN) {
+        uint32_t ping = opt_ms(o->ping_interval_ms, 0);
+        uint32_t pong = opt_ms(o->pong_timeout_ms,
+                               WS_IO_DEFAULT_PONG_TIMEOUT_MS);
+        uint32_t idle = opt_ms(o->idle_timeout_ms, 0);
+        if (c->awaiting_pong && pong)
+            d = earliest(d, c->ping_sent + pong);
+        else if (ping)
+            d = earliest(d, c->last_rx + ping);
+        if (idle)
+            d = earliest(d, c->last_activity + idle);
+    } else {
+        uint32_t t = opt_ms(o->close_timeout_ms,
+                            WS_IO_DEFAULT_CLOSE_TIMEOUT_MS);
+        if (c->close_started == 0)
+            c->close_started = c->loop->now;
+        if (t)
+            d = c->close_started + t;
+    }
+    if (c->loop->shutting_down)
+        d = earliest(d, c->loop->shutdown_deadline);
+    heap_set(c->loop, c, d);
+}
+
+/* A deadline passed: decide what it meant. */
+static void on_deadline(struct ws_io_conn *c)
+{
+    const struct ws_io_options *o = c->opts;
+    uint64_t now = c->loop->now;
+    enum ws_state st;
+
+    if (c->loop->shutting_down && now >= c->loop->shutdown_deadline) {
+        conn_fail(c, WS_ERR_CLOSED, "shutdown timeout");
+        return;
+    }
+    st = c->core_ready ? ws_conn_get_state(&c->conn) : WS_STATE_CONNECTING;
+    if (st == WS_STATE_CONNECTING) {
+        conn_fail(c, WS_ERR_HANDSHAKE, "opening handshake timeout");
+        return;
+    }
+    if (st != WS_STATE_OPEN) {
+        conn_fail(c, c->error ? c->error : 0, "close handshake timeout");
+        return;
+    }
+    if (c->awaiting_pong) {
+        uint32_t pong = opt_ms(o->pong_timeout_ms,
+                               WS_IO_DEFAULT_PONG_TIMEOUT_MS);
+        if (pong && now >= c->ping_sent + pong) {
+            conn_fail(c, WS_ERR_TRANSPORT, "no pong before the deadline");
+            return;
+        }
+    }
+    if (opt_ms(o->idle_timeout_ms, 0) &&
+        now >= c->last_activity + opt_ms(o->idle_timeout_ms, 0)) {
+        ws_io_close(c, WS_CLOSE_GOING_AWAY, "idle timeout", 12);
+        return;
+    }
+    if (!c->awaiting_pong && opt_ms(o->ping_interval_ms, 0) &&
+        now >= c->last_rx + opt_ms(o->ping_interval_ms, 0)) {
+        uint8_t stamp[8];
+        int i;
+        for (i = 0; i < 8; i++)
+            stamp[i] = (uint8_t)(now >> (56 - 8 * i));
+        c->awaiting_pong = 1;
+        c->ping_sent = now;
+        (void)ws_io_send_ping(c, stamp, sizeof stamp);
+    }
+    schedule(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Closing and freeing                                                      */
+/* ------------------------------------------------------------------------ */
+
+static void free_queue(struct ws_io_conn *c, int keep_started)
+{
+    struct qnode *n = c->qhead, *keep = NULL;
+
+    while (n) {
+        struct qnode *next = n->next;
+        if (keep_started && n == c->qhead && n->off > 0) {
+            keep = n;           /* half-written: must finish the frame */
+            keep->next = NULL;
+        } else {
+            if (n->shared && --n->shared->refs == 0)
+                free(n->shared);
+            free(n);
+        }
+        n = next;
+    }
+    c->qhead = c->qtail = keep;
+    c->queued = keep ? keep->len - keep->off : 0;
+}
+
+/*
+ * End the connection now: close the socket, run on_close (once), and put
+ * the memory on the loop's dead list, freed after the current batch.
+ */
+static void conn_end(struct ws_io_conn *c)
+{
+    struct ws_loop *loop = c->loop;
+    const struct ws_io_handlers *hd = c->opts->handlers;
+
+    if (c->dead)
+        return;
+    c->dead = 1;
+    heap_remove(loop, c);
+    unwatch(loop, &c->h);
+    if (c->tls) {
+        if (!c->eof && c->error == 0)
+            io_tls_shutdown(c->tls);
+        io_tls_free(c->tls);
+        c->tls = NULL;
+    }
+    if (c->h.fd >= 0)
+        close(c->h.fd);
+    c->h.fd = -1;
+    free_queue(c, 0);
+    if (c->core_ready)
+        ws_conn_reset(&c->conn);
+    /* unlink from the live list */
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        loop->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    loop->nconns--;
+    c->next_dead = loop->dead;
+    loop->dead = c;
+    if (hd && hd->on_close)
+        hd->on_close(c, c->close_code, c->close_reason, c->close_reason_len,
+                     c->user);
+}
+
+static void conn_free(struct ws_io_conn *c)
+{
+    free(c->cbuf);
+    free(c->path);
+    free(c->host);
+    free(c->host_header);
+    free(c->port);
+    if (c->client_tls)
+        io_tls_ctx_free(c->client_tls);
+    free(c);
+}
+
+static void free_dead(struct ws_loop *loop)
+{
+    while (loop->dead) {
+        struct ws_io_conn *c = loop->dead;
+        loop->dead = c->next_dead;
+        conn_free(c);
+    }
+}
+
+/* The connection cannot go on: remember why, end it (no close frame can
+ * help: the transport is gone or the peer is not answering). */
+static void conn_fail(struct ws_io_conn *c, int error, const char *why)
+{
+    if (c->dead)
+        return;
+    if (c->error == 0)
+        c->error = error;
+    if (c->close_code == 0) {
+        /* No close frame settled it: abnormal closure (RFC 6455 7.1.5). */
+        size_t n = strlen(why);
+        n = n < WS_CLOSE_REASON_MAX ? n : WS_CLOSE_REASON_MAX;
+        c->close_code = WS_CLOSE_ABNORMAL;
+        memcpy(c->close_reason, why, n);
+        c->close_reason[n] = '\0';
+        c->close_reason_len = n;
+    }
+    conn_end(c);
+}
+
+/* After the close handshake, or after a failure the core reported: close
+ * TCP once the output is flushed. RFC 6455 7.1.1: the server closes first;
+ * a client waits (bounded by close_timeout) for the server to do so. */
+static void maybe_finish(struct ws_io_conn *c)
+{
+    if (c->dead || !c->core_ready || !ws_conn_is_closed(&c->conn))
+        return;
+    if (c->error == 0 && ws_conn_get_error(&c->conn) != 0)
+        c->error = ws_conn_get_error(&c->conn);
+    if (c->qhead != NULL && !c->eof)
+        return;                 /* the close frame is still going out */
+    if (c->server != NULL || c->eof || c->error != 0)
+        conn_end(c);
+    else
+        schedule(c);            /* client: wait for the server's FIN */
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static struct qnode *new_owned_node(const uint8_t *p, size_t n)
+{
+    struct qnode *q = malloc(sizeof *q + n);
+
+    if (q == NULL)
+        return NULL;
+    q->next = NULL;
+    q->shared = NULL;
+    memcpy(q->data, p, n);
+    q->p = q->data;
+    q->len = n;
+    q->off = 0;
+    return q;
+}
+
+static void enqueue(struct ws_io_conn *c, struct qnode *q)
+{
+    if (c->qtail)
+        c->qtail->next = q;
+    else
+        c->qhead = q;
+    c->qtail = q;
+    c->queued += q->len - q->off;
+}
+
+/* Write iov[] to the socket without blocking. Returns bytes written, or
+ * -1 on a fatal error (EAGAIN counts as 0 written). */
+static long write_now(struct ws_io_conn *c, const struct iovec *iov, int cnt)
+{
+    if (c->tls) {
+        long total = 0;
+        int i;
+        for (i = 0; i < cnt; i++) {
+            long n;
+            if (iov[i].iov_len == 0)
+                continue;
+            n = io_tls_write(c->tls, iov[i].iov_base, iov[i].iov_len);
+            if (n == IO_TLS_WANT_WRITE || n == IO_TLS_WANT_READ) {
+                c->tls_wants_read = n == IO_TLS_WANT_READ;
+                return total;
+            }
+            if (n < 0)
+                return -1;
+            total += n;
+            if ((size_t)n < iov[i].iov_len)
+                return total;
+        }
+        return total;
+    } else {
+        struct msghdr msg;
+        ssize_t n;
+
+        memset(&msg, 0, sizeof msg);
+        msg.msg_iov = (struct iovec *)iov;
+        msg.msg_iovlen = (size_t)cnt;
+        do {
+            n = sendmsg(c->h.fd, &msg, MSG_NOSIGNAL);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+        return (long)n;
+    }
+}
+
+static void check_drain(struct ws_io_conn *c)
+{
+    const struct ws_io_options *o = c->opts;
+    size_t low = o->low_water ? o->low_water : WS_IO_DEFAULT_LOW_WATER;
+
+    if (c->high && c->queued <= low) {
+        c->high = 0;
+        update_interest(c);
+        if (o->handlers && o->handlers->on_drain)
+            o->handlers->on_drain(c, c->user);
+    }
+}
+
+/* Write queued output until the socket would block. */
+static void flush_queue(struct ws_io_conn *c)
+{
+    while (c->qhead && !c->dead) {
+        struct iovec iov[MAX_IOV];
+        struct qnode *q = c->qhead;
+        int cnt = 0;
+        long n;
+
+        for (; q && cnt < MAX_IOV; q = q->next, cnt++) {
+            iov[cnt].iov_base = (void *)(q->p + q->off);
+            iov[cnt].iov_len = q->len - q->off;
+        }
+        n = write_now(c, iov, cnt);
+        if (n < 0) {
+            conn_fail(c, WS_ERR_TRANSPORT, "write failed");
+            return;
+        }
+        if (n > 0)
+            c->last_activity = c->loop->now;
+        c->queued -= (size_t)n;
+        while (n > 0) {
+            q = c->qhead;
+            if ((size_t)n < q->len - q->off) {
+                q->off += (size_t)n;
+                break;
+            }
+            n -= (long)(q->len - q->off);
+            c->qhead = q->next;
+            if (c->qhead == NULL)
+                c->qtail = NULL;
+            if (q->shared && --q->shared->refs == 0)
+                free(q->shared);
+            free(q);
+        }
+        if (c->qhead && n == 0)
+            break;              /* would block */
+    }
+    if (c->dead)
+        return;
+    update_interest(c);
+    check_drain(c);
+    maybe_finish(c);
+}
+
+/* Above max_buffered: the peer does not read. Drop what was queued (but
+ * finish a half-written frame), queue close 1008, and let the close
+ * timeout end it if the peer never reads again. */
+static void over_limit(struct ws_io_conn *c)
+{
+    free_queue(c, 1);
+    if (c->error == 0)
+        c->error = WS_ERR_TRANSPORT;
+    (void)ws_conn_close(&c->conn, WS_CLOSE_POLICY_VIOLATION,
+                        "send queue limit", 16);
+    c->close_code = WS_CLOSE_POLICY_VIOLATION;
+    schedule(c);
+}
+
+/* The core's transport. Writes what the socket takes, queues the rest:
+ * from the core's point of view every byte is always taken. */
+static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
+                     size_t cnt, size_t *written, void *user)
+{
+    struct ws_io_conn *c = user;
+    size_t total = 0, done = 0, i;
+
+    (void)core;
+    for (i = 0; i < cnt; i++)
+        total += iov[i].len;
+    *written = total;       /* the core never sees a short write */
+    if (c->dead)
+        return 0;
+    if (c->qhead == NULL && !c->tcp_connecting && !c->tls_handshaking) {
+        struct iovec v[MAX_IOV];
+        int k = 0;
+        long n;
+        for (i = 0; i < cnt && k < MAX_IOV; i++) {
+            v[k].iov_base = (void *)iov[i].base;
+            v[k++].iov_len = iov[i].len;
+        }
+        n = write_now(c, v, k);
+        if (n < 0) {
+            c->error = WS_ERR_TRANSPORT;
+            return -1;
+        }
+        if (n > 0)
+            c->last_activity = c->loop->now;
+        done = (size_t)n;
+    }
+    /* Queue what the socket did not take. */
+    for (i = 0; i < cnt; i++) {
+        struct qnode *q;
+        if (done >= iov[i].len) {
+            done -= iov[i].len;
+            continue;
+        }
+        q = new_owned_node(iov[i].base + done, iov[i].len - done);
+        done = 0;
+        if (q == NULL) {
+            c->error = WS_ERR_NO_MEMORY;
+            return -1;
+        }
+        enqueue(c, q);
+    }
+    if (c->qhead)
+        update_interest(c);
+    return 0;
+}
+
+/* After a send: backpressure bookkeeping. */
+static int after_send(struct ws_io_conn *c, int rv)
+{
+    const struct ws_io_options *o = c->opts;
+    size_t high = o->high_water ? o->high_water : WS_IO_DEFAULT_HIGH_WATER;
+    size_t cap = o->max_buffered ? o->max_buffered
+                                 : WS_IO_DEFAULT_MAX_BUFFERED;
+
+    if (rv == WS_ERR_TRANSPORT || rv == WS_ERR_NO_MEMORY) {
+        conn_fail(c, c->error ? c->error : rv, "write failed");
+        return rv;
+    }
+    if (rv != WS_OK)
+        return rv;
+    if (c->queued > cap) {
+        over_limit(c);
+        return WS_ERR_CLOSED;
+    }
+    if (c->queued > high) {
+        if (!c->high) {
+            c->high = 1;
+            update_interest(c);     /* pause reading */
+        }
+        return WS_HIGH_WATER;
+    }
+    return WS_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Core callbacks                                                           */
+/* ------------------------------------------------------------------------ */
+
+static void *io_realloc(void *ctx, void *p, size_t old, size_t n)
+{
+    (void)ctx;
+    (void)old;
+    if (n == 0) {
+        free(p);
+        return NULL;
+    }
+    return realloc(p, n);
+}
+
+static const struct ws_allocator io_allocator = {io_realloc, NULL};
+
+/* Pick the first of our protocols that the client offered. */
+static void choose_protocol(struct ws_io_conn *c, const struct ws_request *r)
+{
+    struct ws_slice list, tok;
+    size_t pos = 0;
+
+    if (c->opts->protocols == NULL)
+        return;
+    list.p = c->opts->protocols;
+    list.n = strlen(list.p);
+    while (ws_token_next(list, &pos, &tok) == WS_OK) {
+        char name[64];
+        if (tok.n == 0 || tok.n >= sizeof name)
+            continue;
+        memcpy(name, tok.p, tok.n);
+        name[tok.n] = '\0';
+        if (ws_request_has_protocol(r, name) &&
+            ws_conn_select_protocol(&c->conn, name) == WS_OK)
+            return;
+    }
+}
+
+/* With trust_proxy: the last X-Forwarded-For address is the client. */
+static void use_forwarded_for(struct ws_io_conn *c,
+                              const struct ws_request *r)
+{
+    struct ws_slice v, last = {NULL, 0}, tok;
+    size_t pos = 0, tpos;
+
+    while (ws_header_find(r->headers, "X-Forwarded-For", &pos, &v) == WS_OK) {
+        tpos = 0;
+        while (ws_token_next(v, &tpos, &tok) == WS_OK)
+            last = tok;
+    }
+    if (last.n > 0 && last.n < sizeof c->peer) {
+        memcpy(c->peer, last.p, last.n);
+        c->peer[last.n] = '\0';
+    }
+}
+
+static int core_request(struct ws_conn *core, const struct ws_request *r,
+                        void *user)
+{
+    struct ws_io_conn *c = user;
+    const struct ws_io_handlers *hd = c->opts->handlers;
+
+    (void)core;
+    free(c->path);
+    c->path = dup_str(r->path.p, r->path.n);
+    if (c->opts->trust_proxy)
+        use_forwarded_for(c, r);
+    choose_protocol(c, r);
+    if (hd && hd->on_request)
+        return hd->on_request(c, r, c->user);
+    return 0;
+}
+
+static int core_open(struct ws_conn *core, void *user)
+{
+    struct ws_io_conn *c = user;
+    const struct ws_io_handlers *hd = c->opts->handlers;
+
+    (void)core;
+    c->last_rx = c->last_activity = c->loop->now;
+    if (c->loop->shutting_down) {
+        ws_io_close(c, c->loop->shutdown_code, "going away", 10);
+        return 0;
+    }
+    return hd && hd->on_open ? hd->on_open(c, c->user) : 0;
+}
+
+static int core_message(struct ws_conn *core, unsigned opcode,
+                        const uint8_t *p, size_t n, void *user)
+{
+    struct ws_io_conn *c = user;
+    const struct ws_io_handlers *hd = c->opts->handlers;
+
+    (void)core;
+    return hd && hd->on_message ? hd->on_message(c, opcode, p, n, c->user)
+                                : 0;
+}
+
+static int core_ping(struct ws_conn *core, const uint8_t *p, size_t n,
+                     void *user)
+{
+    struct ws_io_conn *c = user;
+    const struct ws_io_handlers *hd = c->opts->handlers;
+
+    (void)core;
+    return hd && hd->on_ping ? hd->on_ping(c, p, n, c->user) : 0;
+}
+
+static int core_pong(struct ws_conn *core, const uint8_t *p, size_t n,
+                     void *user)
+{
+    struct ws_io_conn *c = user;
+    const struct ws_io_handlers *hd = c->opts->handlers;
+
+    (void)core;
+    c->awaiting_pong = 0;
+    return hd && hd->on_pong ? hd->on_pong(c, p, n, c->user) : 0;
+}
+
+static int core_close(struct ws_conn *core, unsigned code, const char *reason,
+                      size_t n, void *user)
+{
+    struct ws_io_conn *c = user;
+
+    (void)core;
+    if (c->close_code == 0 || c->close_code == WS_CLOSE_ABNORMAL ||
+        c->close_code == WS_CLOSE_POLICY_VIOLATION) {
+        if (c->close_code != WS_CLOSE_POLICY_VIOLATION)
+            c->close_code = code;
+        n = n < WS_CLOSE_REASON_MAX ? n : WS_CLOSE_REASON_MAX;
+        memcpy(c->close_reason, reason, n);
+        c->close_reason[n] = '\0';
+        c->close_reason_len = n;
+    }
+    return 0;
+}
+
+static const struct ws_callbacks io_callbacks = {
+    .send = conn_send,
+    .on_request = core_request,
+    .on_open = core_open,
+    .on_message = core_message,
+    .on_ping = core_ping,
+    .on_pong = core_pong,
+    .on_close = core_close,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Input                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void update_interest(struct ws_io_conn *c)
+{
+    uint32_t ev = 0;
+
+    if (c->dead)
+        return;
+    if (c->tcp_connecting) {
+        ev = POLLOUT;
+    } else {
+        if (!c->high || c->tls_handshaking)
+            ev |= POLLIN;
+        if (c->qhead || c->tls_wants_read)
+            ev |= POLLOUT;
+        if (c->tls_wants_read)
+            ev |= POLLIN;
+    }
+    rewatch(c->loop, &c->h, ev);
+}
+
+static int start_core(struct ws_io_conn *c)
+{
+    struct ws_config cfg;
+    int rv;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.role = c->server ? WS_ROLE_SERVER : WS_ROLE_CLIENT;
+    cfg.max_message = c->opts->max_message;
+    cfg.alloc = &io_allocator;
+    if (c->server) {
+        cfg.response_headers = c->opts->extra_headers;
+    } else {
+        cfg.request.host = c->host_header;
+        cfg.request.path = c->path;
+        cfg.request.origin = c->opts->origin;
+        cfg.request.protocols = c->opts->protocols;
+        cfg.request.extra_headers = c->opts->extra_headers;
+    }
+    c->core_ready = 1;
+    rv = ws_conn_init(&c->conn, &cfg, &io_callbacks, c, c->cbuf,
+                      CONN_BUF_SIZE);
+    if (rv != WS_OK) {
+        c->core_ready = rv == WS_ERR_TRANSPORT || rv == WS_ERR_CRYPTO;
+        conn_fail(c, rv, ws_strerror(rv));
+        return rv;
+    }
+    return WS_OK;
+}
+
+static void feed(struct ws_io_conn *c, uint8_t *p, size_t n)
+{
+    size_t used = 0;
+    int rv;
+
+    c->last_rx = c->last_activity = c->loop->now;
+    rv = ws_conn_feed(&c->conn, p, n, &used);
+    if (c->dead)
+        return;
+    if (rv != WS_OK && rv != WS_PAUSED) {
+        if (c->error == 0)
+            c->error = rv;
+        if (ws_conn_get_close_code(&c->conn) == WS_CLOSE_ABNORMAL &&
+            ws_err_close_code(rv) != 0 && c->close_code == 0) {
+            /* we failed the connection: report the code we sent */
+            c->close_code = ws_err_close_code(rv);
+        }
+    }
+}
+
+/* Read until the socket is empty (bounded, for fairness). */
+static void handle_readable(struct ws_io_conn *c)
+{
+    struct ws_loop *loop = c->loop;
+    int i;
+
+    for (i = 0; i < READS_PER_EVENT && !c->dead; i++) {
+        long n;
+        if (c->tls) {
+            n = io_tls_read(c->tls, loop->rbuf, READ_BUF_SIZE);
+            if (n == IO_TLS_WANT_READ || n == IO_TLS_WANT_WRITE)
+                break;
+            if (n == IO_TLS_EOF)
+                n = 0;
+            else if (n < 0) {
+                conn_fail(c, WS_ERR_TRANSPORT, io_tls_error(c->tls));
+                return;
+            }
+        } else {
+            ssize_t r;
+            do {
+                r = recv(c->h.fd, loop->rbuf, READ_BUF_SIZE, 0);
+            } while (r < 0 && errno == EINTR);
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            if (r < 0) {
+                conn_fail(c, WS_ERR_TRANSPORT, "connection reset");
+                return;
+            }
+            n = (long)r;
+        }
+        if (n == 0) {
+            /* The peer closed TCP. Clean after a close handshake;
+             * otherwise abnormal (1006). */
+            c->eof = 1;
+            if (c->core_ready && ws_conn_is_closed(&c->conn) &&
+                ws_conn_get_error(&c->conn) == 0)
+                conn_end(c);
+            else
+                conn_fail(c, WS_ERR_TRANSPORT,
+                          "connection closed without a close frame");
+            return;
+        }
+        feed(c, loop->rbuf, (size_t)n);
+        if (c->dead || c->high)
+            break;
+        if ((size_t)n < READ_BUF_SIZE && !(c->tls && io_tls_pending(c->tls)))
+            break;
+    }
+    if (c->dead)
+        return;
+    maybe_finish(c);
+    if (!c->dead) {
+        update_interest(c);
+        schedule(c);
+    }
+}
+
+static void continue_tls(struct ws_io_conn *c)
+{
+    int rv = io_tls_handshake(c->tls);
+
+    if (rv == IO_TLS_WANT_READ) {
+        rewatch(c->loop, &c->h, POLLIN);
+        return;
+    }
+    if (rv == IO_TLS_WANT_WRITE) {
+        rewatch(c->loop, &c->h, POLLOUT);
+        return;
+    }
+    if (rv < 0) {
+        conn_fail(c, WS_ERR_TRANSPORT, io_tls_error(c->tls));
+        return;
+    }
+    c->tls_handshaking = 0;
+    if (start_core(c) == WS_OK && !c->dead) {
+        update_interest(c);
+        schedule(c);
+        if (io_tls_pending(c->tls))
+            handle_readable(c);
+    }
+}
+
+static void start_transport(struct ws_io_conn *c, struct io_tls_ctx *tls)
+{
+    if (tls) {
+        c->tls = io_tls_new(tls, c->h.fd, c->server != NULL, c->host);
+        if (c->tls == NULL) {
+            conn_fail(c, WS_ERR_NO_MEMORY, "cannot create a TLS session");
+            return;
+        }
+        c->tls_handshaking = 1;
+        continue_tls(c);
+        return;
+    }
+    if (start_core(c) == WS_OK && !c->dead) {
+        update_interest(c);
+        schedule(c);
+    }
+}
+
+static void handle_conn(struct ws_io_conn *c, uint32_t revents)
+{
+    if (c->tcp_connecting) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(c->h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ||
+            err != 0) {
+            conn_fail(c, WS_ERR_TRANSPORT, err ? strerror(err)
+                                               : "connect failed");
+            return;
+        }
+        c->tcp_connecting = 0;
+        start_transport(c, c->client_tls);
+        return;
+    }
+    if (c->tls_handshaking) {
+        continue_tls(c);
+        return;
+    }
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) && !c->high)
+        handle_readable(c);
+    else if (revents & (POLLHUP | POLLERR))
+        handle_readable(c);
+    if (!c->dead && (revents & POLLOUT)) {
+        c->tls_wants_read = 0;
+        flush_queue(c);
+    }
+    if (!c->dead && c->tls_wants_read && (revents & POLLIN))
+        flush_queue(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Accepting                                                                */
+/* ------------------------------------------------------------------------ */
+
+static void format_peer(const struct sockaddr *sa, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN];
+
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        snprintf(out, cap, "[%s]:%u", host, ntohs(a->sin6_port));
+    } else if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        snprintf(out, cap, "%s:%u", host, ntohs(a->sin_port));
+    } else {
+        snprintf(out, cap, "unknown");
+    }
+}
+
+static struct ws_io_conn *new_conn(struct ws_loop *loop, int fd,
+                                   const struct ws_io_options *opts)
+{
+    struct ws_io_conn *c = calloc(1, sizeof *c);
+
+    if (c == NULL)
+        return NULL;
+    c->cbuf = malloc(CONN_BUF_SIZE);
+    if (c->cbuf == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->h.type = H_CONN;
+    c->h.fd = fd;
+    c->loop = loop;
+    c->opts = opts;
+    c->user = opts->user;
+    c->heap_idx = SIZE_MAX;
+    c->created = c->last_rx = c->last_activity = loop->now;
+    c->next = loop->conns;
+    if (loop->conns)
+        loop->conns->prev = c;
+    loop->conns = c;
+    loop->nconns++;
+    return c;
+}
+
+static void accept_all(struct ws_server *s)
+{
+    struct ws_loop *loop = s->loop;
+    int i;
+
+    for (i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        struct ws_io_conn *c;
+        int fd, one = 1;
+
+        fd = accept(s->h.fd, (struct sockaddr *)&ss, &len);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            if ((errno == EMFILE || errno == ENFILE) && loop->spare_fd >= 0) {
+                /* Out of descriptors: accept and drop one with the spare
+                 * so the listener does not stay readable forever. */
+                close(loop->spare_fd);
+                fd = accept(s->h.fd, NULL, NULL);
+                if (fd >= 0)
+                    close(fd);
+                loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            }
+            return;     /* EAGAIN, or an error the next event retries */
+        }
+        if (set_nonblocking(fd) < 0) {
+            close(fd);
+            continue;
+        }
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        c = new_conn(loop, fd, &s->opts);
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        c->server = s;
+        format_peer((struct sockaddr *)&ss, c->peer, sizeof c->peer);
+        if (watch(loop, &c->h, POLLIN) < 0) {
+            conn_fail(c, WS_ERR_TRANSPORT, "epoll_ctl failed");
+            continue;
+        }
+        start_transport(c, s->tls);
+        if (!c->dead)
+            schedule(c);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The loop                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void wake(struct ws_loop *loop)
+{
+    uint64_t one = 1;
+    ssize_t n;
+
+    do {
+        n = write(loop->wake_write_fd, &one,
+                  loop->wake_write_fd == loop->wake.fd ? sizeof one : 1);
+    } while (n < 0 && errno == EINTR);
+}
+
+/* see ws_io.h */
+int ws_loop_new(struct ws_loop **out, unsigned flags)
+{
+    struct ws_loop *loop;
+
+    if (out == NULL)
+        return WS_ERR_INVALID_ARG;
+    *out = NULL;
+    loop = calloc(1, sizeof *loop);
+    if (loop == NULL)
+        return WS_ERR_NO_MEMORY;
+    loop->rbuf = malloc(READ_BUF_SIZE);
+    loop->epfd = -1;
+    loop->wake.fd = -1;
+    loop->wake_write_fd = -1;
+    loop->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    pthread_mutex_init(&loop->post_mu, NULL);
+    loop->now = monotonic_ms();
+    if (loop->rbuf == NULL) {
+        ws_loop_free(loop);
+        return WS_ERR_NO_MEMORY;
+    }
+#if HAVE_EPOLL
+    if (!(flags & WS_LOOP_USE_POLL))
+        loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    loop->wake_write_fd = loop->wake.fd;
+#else
+    (void)flags;
+#endif
+    if (loop->wake.fd < 0) {
+        int p[2];
+        if (pipe(p) == 0) {
+            set_nonblocking(p[0]);
+            set_nonblocking(p[1]);
+            loop->wake.fd = p[0];
+            loop->wake_write_fd = p[1];
+        }
+    }
+    loop->wake.type = H_WAKE;
+    if (loop->wake.fd < 0 ||
+        (HAVE_EPOLL && !(flags & WS_LOOP_USE_POLL) && loop->epfd < 0) ||
+        watch(loop, &loop->wake, POLLIN) < 0) {
+        ws_loop_free(loop);
+        return WS_ERR_TRANSPORT;
+    }
+    *out = loop;
+    return WS_OK;
+}
+
+/* see ws_io.h */
+void ws_loop_free(struct ws_loop *loop)
+{
+    struct post *p;
+
+    if (loop == NULL)
+        return;
+    while (loop->conns)
+        conn_fail(loop->conns, WS_ERR_CLOSED, "loop freed");
+    free_dead(loop);
+    while (loop->servers)
+        ws_server_close(loop->servers);
+    while (loop->closed) {
+        struct ws_server *s = loop->closed;
+        loop->closed = s->next;
+        if (s->tls)
+            io_tls_ctx_free(s->tls);
+        free(s);
+    }
+    while ((p = loop->posts) != NULL) {
+        loop->posts = p->next;
+        free(p);
+    }
+    if (signal_loop == loop)
+        signal_loop = NULL;
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    if (loop->wake_write_fd >= 0 && loop->wake_write_fd != loop->wake.fd)
+        close(loop->wake_write_fd);
+    if (loop->wake.fd >= 0)
+        close(loop->wake.fd);
+    if (loop->spare_fd >= 0)
+        close(loop->spare_fd);
+    pthread_mutex_destroy(&loop->post_mu);
+    free(loop->heap);
+    free(loop->rbuf);
+    free(loop);
+}
+
+static void run_posts(struct ws_loop *loop)
+{
+    struct post *p;
+
+    pthread_mutex_lock(&loop->post_mu);
+    p = loop->posts;
+    loop->posts = loop->posts_tail = NULL;
+    pthread_mutex_unlock(&loop->post_mu);
+    while (p) {
+        struct post *next = p->next;
+        p->fn(loop, p->arg);
+        free(p);
+        p = next;
+    }
+}
+
+static void handle_wake(struct ws_loop *loop)
+{
+    uint8_t drain[64];
+
+    while (read(loop->wake.fd, drain, sizeof drain) > 0)
+        ;
+    if (loop->signalled) {
+        loop->signalled = 0;
+        ws_loop_shutdown(loop, WS_CLOSE_GOING_AWAY, loop->signal_timeout_ms);
+    }
+    run_posts(loop);
+}
+
+static void dispatch(struct ws_loop *loop, struct handle *h, uint32_t ev)
+{
+    if (h->type == H_WAKE)
+        handle_wake(loop);
+    else if (h->type == H_SERVER)
+        accept_all((struct ws_server *)h);
+    else if (!((struct ws_io_conn *)h)->dead)
+        handle_conn((struct ws_io_conn *)h, ev);
+}
+
+static int next_timeout(struct ws_loop *loop, int timeout_ms)
+{
+    uint64_t d;
+    int t;
+
+    if (loop->heap_len == 0)
+        return timeout_ms;
+    d = loop->heap[0]->deadline;
+    t = d <= loop->now ? 0 : (d - loop->now > 60000 ? 60000
+                                                    : (int)(d - loop->now));
+    return (timeout_ms < 0 || t < timeout_ms) ? t : timeout_ms;
+}
+
+static void run_timers(struct ws_loop *loop)
+{
+    int guard = 0;
+
+    while (loop->heap_len > 0 && loop->heap[0]->deadline <= loop->now &&
+           guard++ < 100000) {
+        struct ws_io_conn *c = loop->heap[0];
+        heap_remove(loop, c);
+        on_deadline(c);
+    }
+}
+
+static int wait_poll(struct ws_loop *loop, int timeout)
+{
+    size_t cap = 1 + loop->nconns, n = 0, i;
+    struct ws_server *s;
+    struct ws_io_conn *c;
+    struct pollfd *pfd;
+    struct handle **hs;
+    int rv;
+
+    for (s = loop->servers; s; s = s->next)
+        cap++;
+    pfd = malloc(cap * sizeof *pfd);
+    hs = malloc(cap * sizeof *hs);
+    if (pfd == NULL || hs == NULL) {
+        free(pfd);
+        free(hs);
+        return -1;
+    }
+    pfd[n].fd = loop->wake.fd;
+    pfd[n].events = POLLIN;
+    hs[n++] = &loop->wake;
+    for (s = loop->servers; s; s = s->next) {
+        pfd[n].fd = s->h.fd;
+        pfd[n].events = POLLIN;
+        hs[n++] = &s->h;
+    }
+    for (c = loop->conns; c; c = c->next) {
+        pfd[n].fd = c->h.fd;
+        pfd[n].events = (short)c->h.events;
+        hs[n++] = &c->h;
+    }
+    rv = poll(pfd, n, timeout);
+    loop->now = monotonic_ms();
+    for (i = 0; rv > 0 && i < n; i++)
+        if (pfd[i].revents)
+            dispatch(loop, hs[i], (uint32_t)pfd[i].revents);
+    free(pfd);
+    free(hs);
+    return rv;
+}
+
+#if HAVE_EPOLL
+static int wait_epoll(struct ws_loop *loop, int timeout)
+{
+    struct epoll_event ev[128];
+    int n, i;
+
+    n = epoll_wait(loop->epfd, ev, 128, timeout);
+    loop->now = monotonic_ms();
+    for (i = 0; i < n; i++) {
+        uint32_t e = ev[i].events, pe = 0;
+        if (e & EPOLLIN)
+            pe |= POLLIN;
+        if (e & EPOLLOUT)
+            pe |= POLLOUT;
+        if (e & EPOLLHUP)
+            pe |= POLLHUP;
+        if (e & EPOLLERR)
+            pe |= POLLERR;
+        dispatch(loop, ev[i].data.ptr, pe);
+    }
+    return n;
+}
+#endif
+
+/* see ws_io.h */
+int ws_loop_run_once(struct ws_loop *loop, int timeout_ms)
+{
+    int t;
+
+    if (loop == NULL)
+        return WS_ERR_INVALID_ARG;
+    loop->now = monotonic_ms();
+    t = next_timeout(loop, timeout_ms);
+#if HAVE_EPOLL
+    if (loop->epfd >= 0)
+        (void)wait_epoll(loop, t);
+    else
+#endif
+        (void)wait_poll(loop, t);
+    run_timers(loop);
+    free_dead(loop);
+    if (loop->shutting_down && loop->nconns == 0)
+        loop->stop = 1;
+    return WS_OK;
+}
+
+/* see ws_io.h */
+int ws_loop_run(struct ws_loop *loop)
+{
+    if (loop == NULL)
+        return WS_ERR_INVALID_ARG;
+    loop->stop = 0;
+    while (!loop->stop) {
+        if (loop->servers == NULL && loop->conns == NULL &&
+            loop->posts == NULL && !loop->shutting_down)
+            break;
+        ws_loop_run_once(loop, -1);
+    }
+    return WS_OK;
+}
+
+/* see ws_io.h */
+void ws_loop_stop(struct ws_loop *loop)
+{
+    loop->stop = 1;
+    wake(loop);
+}
+
+/* see ws_io.h */
+int ws_loop_post(struct ws_loop *loop,
+                 void (*fn)(struct ws_loop *loop, void *arg), void *arg)
+{
+    struct post *p;
+
+    if (loop == NULL || fn == NULL)
+        return WS_ERR_INVALID_ARG;
+    p = malloc(sizeof *p);
+    if (p == NULL)
+        return WS_ERR_NO_MEMORY;
+    p->fn = fn;
+    p->arg = arg;
+    p->next = NULL;
+    pthread_mutex_lock(&loop->post_mu);
+    if (loop->posts_tail)
+        loop->posts_tail->next = p;
+    else
+        loop->posts = p;
+    loop->posts_tail = p;
+    pthread_mutex_unlock(&loop->post_mu);
+    wake(loop);
+    return WS_OK;
+}
+
+/* see ws_io.h */
+uint64_t ws_loop_now(const struct ws_loop *loop)
+{
+    return loop->now;
+}
+
+/* see ws_io.h */
+size_t ws_loop_count(const struct ws_loop *loop)
+{
+    return loop->nconns;
+}
+
+/* see ws_io.h */
+void ws_loop_shutdown(struct ws_loop *loop, unsigned code, int timeout_ms)
+{
+    struct ws_io_conn *c, *next;
+
+    if (loop->shutting_down)
+        return;
+    loop->shutting_down = 1;
+    loop->shutdown_code = code ? code : WS_CLOSE_GOING_AWAY;
+    loop->now = monotonic_ms();
+    loop->shutdown_deadline = loop->now + (timeout_ms > 0 ? (uint64_t)timeout_ms
+                                                          : 1u);
+    while (loop->servers)
+        ws_server_close(loop->servers);
+    for (c = loop->conns; c; c = next) {
+        next = c->next;
+        if (c->core_ready && ws_conn_is_open(&c->conn))
+            ws_io_close(c, loop->shutdown_code, "going away", 10);
+        else if (!c->core_ready ||
+                 ws_conn_get_state(&c->conn) == WS_STATE_CONNECTING)
+            conn_fail(c, WS_ERR_CLOSED, "shutting down");
+        if (!c->dead)
+            schedule(c);
+    }
+    if (loop->nconns == 0)
+        loop->stop = 1;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (signal_loop) {
+        signal_loop->signalled = 1;
+        wake(signal_loop);
+    }
+}
+
+/* see ws_io.h */
+int ws_loop_handle_signals(struct ws_loop *loop, int timeout_ms)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) < 0)
+        return WS_ERR_TRANSPORT;
+    signal_loop = loop;
+    loop->signal_timeout_ms = timeout_ms;
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
+        return WS_ERR_TRANSPORT;
+    return WS_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Servers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static int listen_on(const char *host, const char *port, int reuseport,
+                     int backlog, unsigned *bound_port)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    int fd = -1, one = 1;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return -1;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#ifdef SO_REUSEPORT
+        if (reuseport)
+            (void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+#else
+        (void)reuseport;
+#endif
+        if (set_nonblocking(fd) == 0 &&
+            bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            listen(fd, backlog > 0 ? backlog : 511) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd >= 0) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+            *bound_port = ntohs(ss.ss_family == AF_INET6
+                                    ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                    : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    return fd;
+}
+
+/* see ws_io.h */
+int ws_server_listen(struct ws_loop *loop, const char *host, const char *port,
+                     const struct ws_io_options *opts,
+                     struct ws_server **out)
+{
+    struct ws_server *s;
+    char err[256];
+
+    if (out)
+        *out = NULL;
+    if (loop == NULL || port == NULL || opts == NULL ||
+        (opts->tls_cert == NULL) != (opts->tls_key == NULL))
+        return WS_ERR_INVALID_ARG;
+    s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return WS_ERR_NO_MEMORY;
+    s->loop = loop;
+    s->opts = *opts;
+    s->h.type = H_SERVER;
+    if (opts->tls_cert) {
+        s->tls = io_tls_server_ctx(opts->tls_cert, opts->tls_key, err,
+                                   sizeof err);
+        if (s->tls == NULL) {
+            fprintf(stderr, "libws: %s\n", err);
+            free(s);
+            return WS_ERR_TRANSPORT;
+        }
+    }
+    s->h.fd = listen_on(host, port, opts->reuseport, opts->backlog, &s->port);
+    if (s->h.fd < 0 || watch(loop, &s->h, POLLIN) < 0) {
+        if (s->h.fd >= 0)
+            close(s->h.fd);
+        if (s->tls)
+            io_tls_ctx_free(s->tls);
+        free(s);
+        return WS_ERR_TRANSPORT;
+    }
+    s->next = loop->servers;
+    loop->servers = s;
+    if (out)
+        *out = s;
+    return WS_OK;
+}
+
+/* see ws_io.h */
+unsigned ws_server_port(const struct ws_server *s)
+{
+    return s->port;
+}
+
+/* see ws_io.h */
+void ws_server_close(struct ws_server *s)
+{
+    struct ws_loop *loop = s->loop;
+    struct ws_server **pp;
+
+    for (pp = &loop->servers; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            unwatch(loop, &s->h);
+            close(s->h.fd);
+            s->h.fd = -1;
+            /* connections keep pointing at s->opts: free it later */
+            s->next = loop->closed;
+            loop->closed = s;
+            return;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Clients                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* ws://host[:port][/path] or wss://... Brackets around IPv6 literals. */
+static int parse_url(struct ws_io_conn *c, const char *url)
+{
+    const char *p, *host, *host_end, *port = NULL, *path;
+    size_t host_len;
+    int tls;
+
+    if (strncmp(url, "ws://", 5) == 0) {
+        tls = 0;
+        p = url + 5;
+    } else if (strncmp(url, "wss://", 6) == 0) {
+        tls = 1;
+        p = url + 6;
+    } else {
+        return WS_ERR_INVALID_ARG;
+    }
+    if (*p == '[') {
+        host = p + 1;
+        host_end = strchr(host, ']');
+        if (host_end == NULL)
+            return WS_ERR_INVALID_ARG;
+        p = host_end + 1;
+    } else {
+        host = p;
+        while (*p && *p != ':' && *p != '/' && *p != '?')
+            p++;
+        host_end = p;
+    }
+    if (*p == ':') {
+        port = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == port || p - port > 5)
+            return WS_ERR_INVALID_ARG;
+    }
+    if (*p != '\0' && *p != '/' && *p != '?')
+        return WS_ERR_INVALID_ARG;
+    path = *p ? p : "/";
+    host_len = (size_t)(host_end - host);
+    if (host_len == 0 || strchr(path, '#') != NULL)
+        return WS_ERR_INVALID_ARG;
+    c->is_tls = tls;
+    c->host = dup_str(host, host_len);
+    c->port = port ? dup_str(port, (size_t)(p - port))
+                   : dup_str(tls ? "443" : "80", tls ? 3 : 2);
+    if (*path == '?') {
+        c->path = malloc(strlen(path) + 2);
+        if (c->path) {
+            c->path[0] = '/';
+            strcpy(c->path + 1, path);
+        }
+    } else {
+        c->path = dup_str(path, strlen(path));
+    }
+    /* Host header: RFC 6455 4.1 step 4 (port only when not the default). */
+    c->host_header = malloc(host_len + 16);
+    if (c->host == NULL || c->port == NULL || c->path == NULL ||
+        c->host_header == NULL)
+        return WS_ERR_NO_MEMORY;
+    if (memchr(c->host, ':', host_len))
+        snprintf(c->host_header, host_len + 16, "[%s]", c->host);
+    else
+        snprintf(c->host_header, host_len + 16, "%s", c->host);
+    if (port)
+        snprintf(c->host_header + strlen(c->host_header), 8, ":%s", c->port);
+    return WS_OK;
+}
+
+/* see ws_io.h */
+int ws_client_connect(struct ws_loop *loop, const char *url,
+                      const struct ws_io_options *opts,
+                      struct ws_io_conn **out)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    struct ws_io_conn *c;
+    char err[256];
+    int fd = -1, rv, one = 1;
+
+    if (out)
+        *out = NULL;
+    if (loop == NULL || url == NULL || opts == NULL)
+        return WS_ERR_INVALID_ARG;
+    c = new_conn(loop, -1, opts);
+    if (c == NULL)
+        return WS_ERR_NO_MEMORY;
+    c->client_opts = *opts;
+    c->opts = &c->client_opts;
+    rv = parse_url(c, url);
+    if (rv != WS_OK)
+        goto fail;
+    if (c->is_tls) {
+        c->client_tls = io_tls_client_ctx(opts->tls_ca_file,
+                                          opts->tls_insecure, err,
+                                          sizeof err);
+        if (c->client_tls == NULL) {
+            fprintf(stderr, "libws: %s\n", err);
+            rv = WS_ERR_TRANSPORT;
+            goto fail;
+        }
+    }
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rv = WS_ERR_TRANSPORT;
+    if (getaddrinfo(c->host, c->port, &hints, &res) != 0)
+        goto fail;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (set_nonblocking(fd) == 0 &&
+            (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+             errno == EINPROGRESS)) {
+            format_peer(ai->ai_addr, c->peer, sizeof c->peer);
+            break;
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        goto fail;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->h.fd = fd;
+    c->tcp_connecting = 1;
+    if (watch(loop, &c->h, POLLOUT) < 0)
+        goto fail;
+    schedule(c);
+    if (out)
+        *out = c;
+    return WS_OK;
+
+fail:
+    /* Nothing was reported yet: undo quietly (no on_close). */
+    if (c->h.fd >= 0)
+        close(c->h.fd);
+    c->h.fd = -1;
+    c->dead = 1;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        loop->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    loop->nconns--;
+    conn_free(c);
+    return rv;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sending and getters                                                      */
+/* ------------------------------------------------------------------------ */
+
+static int io_ready(const struct ws_io_conn *c)
+{
+    if (c == NULL)
+        return WS_ERR_INVALID_ARG;
+    if (c->dead)
+        return WS_ERR_CLOSED;
+    if (!c->core_ready)
+        return WS_ERR_BAD_STATE;
+    return WS_OK;
+}
+
+/* see ws_io.h */
+int ws_io_send_text(struct ws_io_conn *c, const char *p, size_t n)
+{
+    int rv = io_ready(c);
+
+    if (rv != WS_OK)
+        return rv;
+    return after_send(c, ws_conn_send_text(&c->conn, p, n));
+}
+
+/* see ws_io.h */
+int ws_io_send_binary(struct ws_io_conn *c, const void *p, size_t n)
+{
+    int rv = io_ready(c);
+
+    if (rv != WS_OK)
+        return rv;
+    return after_send(c, ws_conn_send_binary(&c->conn, p, n));
+}
+
+/* see ws_io.h */
+int ws_io_send_frame(struct ws_io_conn *c, unsigned opcode, int fin,
+                     const void *p, size_t n)
+{
+    int rv = io_ready(c);
+
+    if (rv != WS_OK)
+        return rv;
+    return after_send(c, ws_conn_send_frame(&c->conn, opcode, fin, p, n));
+}
+
+/* see ws_io.h */
+int ws_io_send_ping(struct ws_io_conn *c, const void *p, size_t n)
+{
+    int rv = io_ready(c);
+
+    if (rv != WS_OK)
+        return rv;
+    return after_send(c, ws_conn_send_ping(&c->conn, p, n));
+}
+
+/* see ws_io.h */
+int ws_io_close(struct ws_io_conn *c, unsigned code, const char *reason,
+                size_t n)
+{
+    int rv = io_ready(c);
+
+    if (rv != WS_OK)
+        return rv;
+    rv = ws_conn_close(&c->conn, code, reason, n);
+    if (rv == WS_OK) {
+        c->close_started = c->loop->now;
+        schedule(c);
+    }
+    return after_send(c, rv);
+}
+
+/* see ws_io.h */
+int ws_io_reject(struct ws_io_conn *c, unsigned http_status,
+                 const char *reason)
+{
+    int rv = io_ready(c);
+
+    if (rv != WS_OK)
+        return rv;
+    return ws_conn_reject(&c->conn, http_status, reason);
+}
+
+/* see ws_io.h */
+int ws_io_broadcast(struct ws_io_conn *const *conns, size_t count,
+                    unsigned opcode, const void *p, size_t n, size_t *sent)
+{
+    struct shared_frame *f = NULL;   /* header + payload, encoded once */
+    struct ws_frame hdr;
+    uint8_t head[WS_FRAME_HEADER_MAX];
+    size_t hl, i, k = 0;
+    int rv;
+
+    if (sent)
+        *sent = 0;
+    if ((conns == NULL && count > 0) || (p == NULL && n > 0) ||
+        (opcode != WS_OPCODE_TEXT && opcode != WS_OPCODE_BINARY))
+        return WS_ERR_INVALID_ARG;
+    if (opcode == WS_OPCODE_TEXT && ws_utf8_check(p, n) != WS_OK)
+        return WS_ERR_INVALID_ARG;
+    memset(&hdr, 0, sizeof hdr);
+    hdr.fin = 1;
+    hdr.opcode = opcode;
+    hdr.length = n;
+    rv = ws_frame_encode_header(head, sizeof head, &hdr, &hl);
+    if (rv != WS_OK)
+        return rv;
+    for (i = 0; i < count; i++) {
+        struct ws_io_conn *c = conns[i];
+        struct qnode *q;
+        size_t w = 0;
+
+        /* Server frames only: they are not masked, so one encoding
+         * serves every connection (RFC 6455 5.1). */
+        if (c == NULL || c->dead || !c->core_ready || c->server == NULL ||
+            ws_conn_can_send(&c->conn) != WS_OK)
+            continue;
+        if (c->qhead == NULL) {
+            struct iovec v[2];
+            long r;
+            v[0].iov_base = head;
+            v[0].iov_len = hl;
+            v[1].iov_base = (void *)p;
+            v[1].iov_len = n;
+            r = write_now(c, v, 2);
+            if (r < 0) {
+                conn_fail(c, WS_ERR_TRANSPORT, "write failed");
+                continue;
+            }
+            w = (size_t)r;
+        }
+        k++;
+        if (w == hl + n)
+            continue;
+        if (f == NULL) {
+            f = malloc(sizeof *f + hl + n);
+            if (f == NULL) {
+                conn_fail(c, WS_ERR_NO_MEMORY, "out of memory");
+                continue;
+            }
+            f->refs = 1;            /* ours, dropped at the end */
+            f->len = hl + n;
+            memcpy(f->data, head, hl);
+            if (n)
+                memcpy(f->data + hl, p, n);
+        }
+        q = malloc(sizeof *q);
+        if (q == NULL) {
+            conn_fail(c, WS_ERR_NO_MEMORY, "out of memory");
+            continue;
+        }
+        q->next = NULL;
+        q->shared = f;
+        f->refs++;
+        q->p = f->data;
+        q->len = f->len;
+        q->off = w;
+        enqueue(c, q);
+        update_interest(c);
+        (void)after_send(c, WS_OK);
+    }
+    if (f && --f->refs == 0)
+        free(f);
+    if (sent)
+        *sent = k;
+    return WS_OK;
+}
+
+/* see ws_io.h */
+size_t ws_io_get_buffered(const struct ws_io_conn *c)
+{
+    return c->queued;
+}
+
+/* see ws_io.h */
+const char *ws_io_get_peer(const struct ws_io_conn *c)
+{
+    return c->peer;
+}
+
+/* see ws_io.h */
+const char *ws_io_get_protocol(const struct ws_io_conn *c)
+{
+    return c->core_ready ? ws_conn_get_protocol(&c->conn) : "";
+}
+
+/* see ws_io.h */
+const char *ws_io_get_path(const struct ws_io_conn *c)
+{
+    return c->path ? c->path : "";
+}
+
+/* see ws_io.h */
+int ws_io_get_error(const struct ws_io_conn *c)
+{
+    return c->error;
+}
+
+/* see ws_io.h */
+struct ws_conn *ws_io_get_conn(struct ws_io_conn *c)
+{
+    return &c->conn;
+}
+
+/* see ws_io.h */
+struct ws_loop *ws_io_get_loop(const struct ws_io_conn *c)
+{
+    return c->loop;
+}
+
+/* see ws_io.h */
+void *ws_io_get_user(const struct ws_io_conn *c)
+{
+    return c->user;
+}
+
+/* see ws_io.h */
+void ws_io_set_user(struct ws_io_conn *c, void *user)
+{
+    c->user = user;
+}
