@@ -29,8 +29,9 @@ SONAME := libws.so.$(VERSION_MAJOR).$(VERSION_MINOR)
 
 # OpenSSL: detected unless WS_OPENSSL is given.
 ifndef WS_OPENSSL
-WS_OPENSSL := $(shell printf '\#include <openssl/sha.h>\nint main(void){return 0;}\n' | \
-    $(CC) -x c - -o /dev/null -lcrypto >/dev/null 2>&1 && echo 1 || echo 0)
+WS_OPENSSL := $(shell echo 'int main(void){return 0;}' | $(CC) -x c - \
+    -include openssl/ssl.h -o /dev/null -lssl -lcrypto >/dev/null 2>&1 \
+    && echo 1 || echo 0)
 endif
 ifeq ($(WS_OPENSSL),1)
 CRYPTO_LIBS := -lcrypto
@@ -52,6 +53,10 @@ ALL_CFLAGS := $(WARN) -fPIC $(CFLAGS)
 TEST_CFLAGS := -std=c99 -Wall -Wextra -Wpedantic -Wshadow \
         $(if $(filter 1,$(WERROR)),-Werror) $(CFLAGS)
 
+# Objects depend on a stamp named after the configuration, so switching
+# WS_OPENSSL or the compiler in the same build directory rebuilds them.
+CONFIG_STAMP := $(B)/.config-openssl$(WS_OPENSSL)-$(notdir $(firstword $(CC)))
+
 CORE_SRC := src/ws_err.c src/ws_frame.c src/ws_utf8.c src/ws_sha1.c \
             src/ws_crypto_openssl.c src/ws_handshake.c src/ws_conn.c
 CORE_OBJ := $(CORE_SRC:src/%.c=$(B)/obj/%.o)
@@ -61,10 +66,11 @@ LIB_OBJ := $(CORE_OBJ) $(IO_OBJ)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop asan \
+.PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop test-tls test-node asan \
         debug valgrind check-nomalloc install uninstall clean examples
 
-EXAMPLES := $(B)/examples/core_echo $(B)/examples/echo_server
+EXAMPLES := $(B)/examples/core_echo $(B)/examples/echo_server \
+            $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/wscat.c examples/wsdump.c))
 
 all: $(B)/libws.a $(B)/$(SONAME) $(B)/libws.so $(B)/libws.pc examples
 
@@ -82,7 +88,12 @@ lib-core: $(B)/libws-core.a
 $(B)/libws-core.a: $(CORE_OBJ)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(B)/obj/%.o: src/%.c include/ws.h include/ws_io.h src/ws_internal.h src/io/io_tls.h
+$(CONFIG_STAMP):
+	@mkdir -p $(dir $@)
+	@rm -f $(B)/.config-*
+	@touch $@
+
+$(B)/obj/%.o: src/%.c include/ws.h include/ws_io.h src/ws_internal.h src/io/io_tls.h $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
@@ -103,8 +114,11 @@ $(B)/libws.pc: libws.pc.in include/ws.h
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@REQUIRES@|$(PC_REQUIRES)|' libws.pc.in > $@
 
+# ---- fuzzing: make fuzz [FUZZ_SECONDS=N]; the corpus is replayed by test --
+include fuzz/fuzz.mk
+
 # ---- tests ----------------------------------------------------------------
-$(B)/tests/%.o: tests/%.c tests/test.h tests/test_list.h $(wildcard tests/list_*.h) include/ws.h src/ws_internal.h
+$(B)/tests/%.o: tests/%.c tests/test.h tests/test_list.h $(wildcard tests/list_*.h) include/ws.h src/ws_internal.h $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CPPFLAGS) -Itests $(TEST_CFLAGS) -c $< -o $@
@@ -136,7 +150,24 @@ test-interop: $(B)/examples/core_echo $(B)/examples/echo_server
 	$(Q)$(PEER_PY) tests/interop/core_echo_test.py $(B)/examples/echo_server \
 	    --port {port} --quiet
 
-test check: test-unit test-nossl check-nomalloc test-interop
+# The TLS transport against itself: certificates made at run time.
+$(B)/tests/tls_selftest: tests/io/tls_selftest.c src/io/io_tls.c src/io/io_tls.h $(CONFIG_STAMP)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(TEST_CFLAGS) $(LDFLAGS) tests/io/tls_selftest.c \
+	    src/io/io_tls.c $(IO_LIBS) -o $@
+
+test-tls: $(B)/tests/tls_selftest
+	$(Q)bash tests/io/gen_cert.sh $(B)/tlscerts
+	$(Q)$(B)/tests/tls_selftest $(B)/tlscerts
+
+# Node `ws` as client of echo_server and server for wscat, then headless
+# Chromium (SKIP if node, tests/interop/node/node_modules or
+# /usr/bin/chromium is missing; WS_REQUIRE_PEERS=1 fails).
+# Needs: npm ci --prefix tests/interop/node
+test-node: $(B)/examples/echo_server $(if $(wildcard examples/wscat.c),$(B)/examples/wscat)
+	$(Q)sh tests/interop/run_node_tests.sh $(B)
+
+test check: test-unit test-nossl check-nomalloc fuzz-replay test-tls test-interop test-node
 	@echo "make test: all suites passed"
 
 # The core must never call the allocator itself (STYLE.md 5).

@@ -549,8 +549,9 @@ struct ws_callbacks {
 
     /* Runs once, when the connection becomes CLOSED, and is the last
      * callback. code/reason: the peer's close frame (1005 if it had no
-     * code), or, when this side failed the connection, the code it sent
-     * and why (then ws_conn_get_error() is non-zero). */
+     * code), or, when this side failed the connection, the failure's code
+     * and why (then ws_conn_get_error() is non-zero; the code was sent
+     * unless this side had already sent a close frame). */
     int (*on_close)(struct ws_conn *c, unsigned code, const char *reason,
                     size_t n, void *user);
 };

@@ -218,8 +218,13 @@ static const BIO_METHOD *get_bio_method(void)
  * error the strerror() text), or the full code if OpenSSL has no text. */
 static const char *reason_text(unsigned long e, char *buf, size_t len)
 {
-    const char *s = ERR_reason_error_string(e);
+    const char *s;
 
+    /* OpenSSL 3 stores errno values as "system library" errors that have
+     * no reason string of their own. */
+    if (ERR_SYSTEM_ERROR(e))
+        return strerror(ERR_GET_REASON(e));
+    s = ERR_reason_error_string(e);
     if (s != NULL)
         return s;
     ERR_error_string_n(e, buf, len);
