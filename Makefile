@@ -66,7 +66,7 @@ LIB_OBJ := $(CORE_OBJ) $(IO_OBJ)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop test-tls test-node asan \
+.PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop test-tls test-node test-tools asan \
         debug valgrind check-nomalloc install uninstall clean examples
 
 EXAMPLES := $(B)/examples/core_echo $(B)/examples/echo_server \
@@ -167,7 +167,12 @@ test-tls: $(B)/tests/tls_selftest
 test-node: $(B)/examples/echo_server $(if $(wildcard examples/wscat.c),$(B)/examples/wscat)
 	$(Q)sh tests/interop/run_node_tests.sh $(B)
 
-test check: test-unit test-nossl check-nomalloc fuzz-replay test-tls test-interop test-node
+# The frame dissector, black-box: RFC 6455 5.7 bytes, one input per rule,
+# a handshake capture, a 20 MB stream in bounded memory.
+test-tools: $(B)/examples/wsdump
+	$(Q)$(PYTHON) tests/tools/wsdump_test.py $(B)/examples/wsdump
+
+test check: test-unit test-nossl check-nomalloc fuzz-replay test-tls test-tools test-interop test-node
 	@echo "make test: all suites passed"
 
 # The core must never call the allocator itself (STYLE.md 5).
