@@ -145,10 +145,12 @@ PEER_PY = $$(for p in $(PYTHON) /usr/bin/python3; do \
 	    if $$p -c 'import websockets' 2>/dev/null; then echo $$p; exit; fi; \
 	done; echo $(PYTHON))
 
-test-interop: $(B)/examples/core_echo $(B)/examples/echo_server
+test-interop: $(B)/examples/core_echo $(B)/examples/echo_server $(B)/examples/wscat
 	$(Q)$(PEER_PY) tests/interop/core_echo_test.py $(B)/examples/core_echo
 	$(Q)$(PEER_PY) tests/interop/core_echo_test.py $(B)/examples/echo_server \
 	    --port {port} --quiet
+	$(Q)$(PEER_PY) tests/interop/wscat_test.py $(B)/examples/wscat \
+	    $(B)/examples/echo_server
 
 # The TLS transport against itself: certificates made at run time.
 $(B)/tests/tls_selftest: tests/io/tls_selftest.c src/io/io_tls.c src/io/io_tls.h $(CONFIG_STAMP)
@@ -197,9 +199,12 @@ asan:
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    LDFLAGS="-fsanitize=address,undefined" test-unit
 
-valgrind: $(B)/tests/ws_tests
+valgrind: $(B)/tests/ws_tests $(B)/examples/wscat $(B)/examples/echo_server
 	$(Q)valgrind --quiet --error-exitcode=99 --leak-check=full \
 	    --errors-for-leak-kinds=all $(B)/tests/ws_tests
+	$(Q)WSCAT_PREFIX="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible" \
+	    $(PEER_PY) tests/interop/wscat_test.py $(B)/examples/wscat \
+	    $(B)/examples/echo_server
 
 install: all
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
