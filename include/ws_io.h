@@ -126,8 +126,8 @@ struct ws_io_options {
 
     /* Limits. */
     uint64_t max_message;          /* 0: 16 MiB (close 1009 above) */
-    size_t high_water;             /* send reports WS_HIGH_WATER and reading
-                                      pauses above this (1 MiB) */
+    size_t high_water;             /* send reports WS_HIGH_WATER above this
+                                      (1 MiB); a server pauses reading */
     size_t low_water;              /* on_drain below this (256 KiB) */
     size_t max_buffered;           /* above: fail with 1008 (16 MiB) */
 
@@ -192,8 +192,9 @@ int ws_client_connect(struct ws_loop *loop, const char *url,
  * not take is copied into the connection's queue. Returns:
  *   WS_OK          sent or queued
  *   WS_HIGH_WATER  queued, but the queue is above high_water: stop sending
- *                  to this peer until on_drain (reading from it is paused
- *                  meanwhile)
+ *                  to this peer until on_drain. A server also pauses
+ *                  reading from that peer meanwhile; a client keeps
+ *                  reading, so two endpoints can never wait for each other
  *   WS_ERR_CLOSED, WS_ERR_BAD_STATE, WS_ERR_INVALID_ARG, or a fatal status
  *   (above max_buffered the connection fails with 1008).
  */

@@ -378,10 +378,15 @@ static void schedule(struct ws_io_conn *c)
         uint32_t pong = opt_ms(o->pong_timeout_ms,
                                WS_IO_DEFAULT_PONG_TIMEOUT_MS);
         uint32_t idle = opt_ms(o->idle_timeout_ms, 0);
-        if (c->awaiting_pong && pong)
-            d = earliest(d, c->ping_sent + pong);
-        else if (ping)
+        /* While a ping waits for its pong, the next ping is not due; with
+         * no pong timeout there is nothing to wake up for (a deadline in
+         * the past that on_deadline cannot act on would spin the loop). */
+        if (c->awaiting_pong) {
+            if (pong)
+                d = earliest(d, c->ping_sent + pong);
+        } else if (ping) {
             d = earliest(d, c->last_rx + ping);
+        }
         if (idle)
             d = earliest(d, c->last_activity + idle);
     } else {
@@ -414,7 +419,13 @@ static void on_deadline(struct ws_io_conn *c)
         return;
     }
     if (st != WS_STATE_OPEN) {
-        conn_fail(c, c->error ? c->error : 0, "close handshake timeout");
+        /* CLOSED: the close handshake is done and only the server's FIN
+         * is missing, which is still a clean end. CLOSING: the peer never
+         * answered our close frame, so it is not (as the shutdown timeout
+         * says too). */
+        conn_fail(c, c->error ? c->error
+                              : st == WS_STATE_CLOSED ? 0 : WS_ERR_CLOSED,
+                  "close handshake timeout");
         return;
     }
     if (c->awaiting_pong) {
@@ -447,24 +458,19 @@ static void on_deadline(struct ws_io_conn *c)
 /* Closing and freeing                                                      */
 /* ------------------------------------------------------------------------ */
 
-static void free_queue(struct ws_io_conn *c, int keep_started)
+static void free_queue(struct ws_io_conn *c)
 {
-    struct qnode *n = c->qhead, *keep = NULL;
+    struct qnode *n = c->qhead;
 
     while (n) {
         struct qnode *next = n->next;
-        if (keep_started && n == c->qhead && n->off > 0) {
-            keep = n;           /* half-written: must finish the frame */
-            keep->next = NULL;
-        } else {
-            if (n->shared && --n->shared->refs == 0)
-                free(n->shared);
-            free(n);
-        }
+        if (n->shared && --n->shared->refs == 0)
+            free(n->shared);
+        free(n);
         n = next;
     }
-    c->qhead = c->qtail = keep;
-    c->queued = keep ? keep->len - keep->off : 0;
+    c->qhead = c->qtail = NULL;
+    c->queued = 0;
 }
 
 /*
@@ -490,7 +496,7 @@ static void conn_end(struct ws_io_conn *c)
     if (c->h.fd >= 0)
         close(c->h.fd);
     c->h.fd = -1;
-    free_queue(c, 0);
+    free_queue(c);
     if (c->core_ready)
         ws_conn_reset(&c->conn);
     /* unlink from the live list */
@@ -692,12 +698,17 @@ static void flush_queue(struct ws_io_conn *c)
     maybe_finish(c);
 }
 
-/* Above max_buffered: the peer does not read. Drop what was queued (but
- * finish a half-written frame), queue close 1008, and let the close
- * timeout end it if the peer never reads again. */
+/* Above max_buffered: the peer does not read. Accept no more output,
+ * queue close 1008, and let the close timeout end it if the peer never
+ * reads again. What is queued stays: the queue does not know where frames
+ * begin (conn_send queues the unwritten tail of a frame as a node with
+ * off 0, and a frame may span several nodes), so dropping nodes could cut
+ * a frame whose header is already out and corrupt the stream. Memory stays
+ * bounded by max_buffered plus the one send that crossed it (that frame
+ * still goes out, before the close frame, though the send reports
+ * WS_ERR_CLOSED). */
 static void over_limit(struct ws_io_conn *c)
 {
-    free_queue(c, 1);
     if (c->error == 0)
         c->error = WS_ERR_TRANSPORT;
     (void)ws_conn_close(&c->conn, WS_CLOSE_POLICY_VIOLATION,
@@ -937,6 +948,19 @@ static const struct ws_callbacks io_callbacks = {
 /* Input                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Above high_water a server stops reading from that peer: its input is
+ * what makes output (an echo, a request), so this bounds what a peer that
+ * does not read can cost. A client keeps reading: if both ends of one
+ * connection paused, each would wait for the other to read and neither
+ * queue could drain (a deadlock our own client and server hit when both
+ * send large messages at once).
+ */
+static int reading_paused(const struct ws_io_conn *c)
+{
+    return c->high && c->server != NULL;
+}
+
 static void update_interest(struct ws_io_conn *c)
 {
     uint32_t ev = 0;
@@ -946,7 +970,7 @@ static void update_interest(struct ws_io_conn *c)
     if (c->tcp_connecting) {
         ev = POLLOUT;
     } else {
-        if (!c->high || c->tls_handshaking)
+        if (!reading_paused(c) || c->tls_handshaking)
             ev |= POLLIN;
         if (c->qhead || c->tls_wants_read)
             ev |= POLLOUT;
@@ -992,6 +1016,15 @@ static void feed(struct ws_io_conn *c, uint8_t *p, size_t n)
 
     c->last_rx = c->last_activity = c->loop->now;
     rv = ws_conn_feed(&c->conn, p, n, &used);
+    /* A handler may return the core's WS_PAUSED. This layer pauses by
+     * high_water instead, and the unconsumed bytes live in the loop-wide
+     * read buffer, so they must be fed now or be lost. The core moves past
+     * an event before its callback runs, so each round makes progress. */
+    while (rv == WS_PAUSED && !c->dead && used < n) {
+        p += used;
+        n -= used;
+        rv = ws_conn_feed(&c->conn, p, n, &used);
+    }
     if (c->dead)
         return;
     if (rv != WS_OK && rv != WS_PAUSED) {
@@ -1049,7 +1082,7 @@ static void handle_readable(struct ws_io_conn *c)
             return;
         }
         feed(c, loop->rbuf, (size_t)n);
-        if (c->dead || c->high)
+        if (c->dead || reading_paused(c))
             break;
         if ((size_t)n < READ_BUF_SIZE && !(c->tls && io_tls_pending(c->tls)))
             break;
@@ -1125,7 +1158,7 @@ static void handle_conn(struct ws_io_conn *c, uint32_t revents)
         continue_tls(c);
         return;
     }
-    if ((revents & (POLLIN | POLLHUP | POLLERR)) && !c->high)
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) && !reading_paused(c))
         handle_readable(c);
     else if (revents & (POLLHUP | POLLERR))
         handle_readable(c);
@@ -1577,11 +1610,14 @@ void ws_loop_shutdown(struct ws_loop *loop, unsigned code, int timeout_ms)
 
 static void on_signal(int sig)
 {
+    int saved = errno;      /* the interrupted code may be about to read it */
+
     (void)sig;
     if (signal_loop) {
         signal_loop->signalled = 1;
         wake(signal_loop);
     }
+    errno = saved;
 }
 
 /* see ws_io.h */
@@ -2000,6 +2036,8 @@ int ws_io_broadcast(struct ws_io_conn *const *conns, size_t count,
                 conn_fail(c, WS_ERR_TRANSPORT, "write failed");
                 continue;
             }
+            if (r > 0)          /* output counts as traffic (idle timer) */
+                c->last_activity = c->loop->now;
             w = (size_t)r;
         }
         k++;
