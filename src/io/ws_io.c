@@ -120,6 +120,7 @@ struct ws_io_conn {
     uint8_t dead;
     uint8_t eof;                     /* the peer closed its side */
     uint8_t tls_wants_read;          /* a TLS write waits for readability */
+    uint8_t lingering;               /* server: FIN sent, draining input */
 
     uint64_t created, last_rx, last_activity, ping_sent, close_started;
     uint64_t deadline;
@@ -485,6 +486,17 @@ static void conn_end(struct ws_io_conn *c)
     if (c->dead)
         return;
     c->dead = 1;
+    if (c->close_code == 0) {
+        /* Ended without a close frame settling it (e.g. a failed opening
+         * handshake): abnormal closure, with the core's reason. */
+        const char *why = c->core_ready ? ws_conn_get_reason(&c->conn) : "";
+        size_t n = strlen(why);
+        n = n < WS_CLOSE_REASON_MAX ? n : WS_CLOSE_REASON_MAX;
+        c->close_code = WS_CLOSE_ABNORMAL;
+        memcpy(c->close_reason, why, n);
+        c->close_reason[n] = '\0';
+        c->close_reason_len = n;
+    }
     heap_remove(loop, c);
     unwatch(loop, &c->h);
     if (c->tls) {
@@ -566,10 +578,49 @@ static void maybe_finish(struct ws_io_conn *c)
         c->error = ws_conn_get_error(&c->conn);
     if (c->qhead != NULL && !c->eof)
         return;                 /* the close frame is still going out */
-    if (c->server != NULL || c->eof || c->error != 0)
+    if (c->eof || (c->server == NULL && c->error != 0)) {
         conn_end(c);
-    else
-        schedule(c);            /* client: wait for the server's FIN */
+        return;
+    }
+    if (c->server != NULL && !c->lingering) {
+        /* RFC 6455 7.1.1: the server closes TCP first. Half-close and
+         * drain what the peer still sends until its FIN (bounded by the
+         * close timeout): close() with unread input would answer with a
+         * TCP reset, which can destroy our close frame before the peer
+         * reads it (e.g. 1009 while it is still sending a huge message). */
+        c->lingering = 1;
+        if (c->tls)
+            io_tls_shutdown(c->tls);
+        (void)shutdown(c->h.fd, SHUT_WR);
+        c->close_started = c->loop->now;
+        update_interest(c);
+    }
+    schedule(c);                /* wait for the peer's FIN */
+}
+
+/* Lingering: discard input until the peer's FIN. */
+static void drain_input(struct ws_io_conn *c)
+{
+    int i;
+
+    for (i = 0; i < READS_PER_EVENT * 4; i++) {
+        long n;
+        if (c->tls) {
+            n = io_tls_read(c->tls, c->loop->rbuf, READ_BUF_SIZE);
+            if (n == IO_TLS_WANT_READ || n == IO_TLS_WANT_WRITE)
+                return;
+        } else {
+            n = (long)recv(c->h.fd, c->loop->rbuf, READ_BUF_SIZE, 0);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                          errno == EINTR))
+                return;
+        }
+        if (n <= 0) {           /* FIN (or reset, or TLS end): done */
+            c->eof = 1;
+            conn_end(c);
+            return;
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -958,7 +1009,7 @@ static const struct ws_callbacks io_callbacks = {
  */
 static int reading_paused(const struct ws_io_conn *c)
 {
-    return c->high && c->server != NULL;
+    return c->high && c->server != NULL && !c->lingering;
 }
 
 static void update_interest(struct ws_io_conn *c)
@@ -1043,6 +1094,11 @@ static void handle_readable(struct ws_io_conn *c)
 {
     struct ws_loop *loop = c->loop;
     int i;
+
+    if (c->lingering) {
+        drain_input(c);
+        return;
+    }
 
     for (i = 0; i < READS_PER_EVENT && !c->dead; i++) {
         long n;
@@ -1281,6 +1337,14 @@ static void wake(struct ws_loop *loop)
     } while (n < 0 && errno == EINTR);
 }
 
+/* Make ws_loop_run() return (any thread). */
+static void request_stop(struct ws_loop *loop)
+{
+    pthread_mutex_lock(&loop->post_mu);
+    loop->stop = 1;
+    pthread_mutex_unlock(&loop->post_mu);
+}
+
 /* see ws_io.h */
 int ws_loop_new(struct ws_loop **out, unsigned flags)
 {
@@ -1517,7 +1581,7 @@ int ws_loop_run_once(struct ws_loop *loop, int timeout_ms)
     run_timers(loop);
     free_dead(loop);
     if (loop->shutting_down && loop->nconns == 0)
-        loop->stop = 1;
+        request_stop(loop);
     return WS_OK;
 }
 
@@ -1526,10 +1590,20 @@ int ws_loop_run(struct ws_loop *loop)
 {
     if (loop == NULL)
         return WS_ERR_INVALID_ARG;
-    loop->stop = 0;
-    while (!loop->stop) {
-        if (loop->servers == NULL && loop->conns == NULL &&
-            loop->posts == NULL && !loop->shutting_down)
+    for (;;) {
+        int stop, posts;
+
+        /* stop and posts are written by other threads: read them under
+         * the lock. A stop requested before this call counts too. */
+        pthread_mutex_lock(&loop->post_mu);
+        stop = loop->stop;
+        posts = loop->posts != NULL;
+        loop->stop = 0;
+        pthread_mutex_unlock(&loop->post_mu);
+        if (stop)
+            break;
+        if (loop->servers == NULL && loop->conns == NULL && !posts &&
+            !loop->shutting_down)
             break;
         ws_loop_run_once(loop, -1);
     }
@@ -1539,7 +1613,7 @@ int ws_loop_run(struct ws_loop *loop)
 /* see ws_io.h */
 void ws_loop_stop(struct ws_loop *loop)
 {
-    loop->stop = 1;
+    request_stop(loop);
     wake(loop);
 }
 
@@ -1605,7 +1679,7 @@ void ws_loop_shutdown(struct ws_loop *loop, unsigned code, int timeout_ms)
             schedule(c);
     }
     if (loop->nconns == 0)
-        loop->stop = 1;
+        request_stop(loop);
 }
 
 static void on_signal(int sig)

@@ -551,6 +551,11 @@ static int cli_is_open(void *arg)
     return k->opened || k->closed;
 }
 
+static int srv_closed_one(void *arg)
+{
+    return ((struct srv *)arg)->closed >= 1;
+}
+
 static int cli_is_closed(void *arg)
 {
     return ((struct cli *)arg)->closed;
@@ -1663,6 +1668,10 @@ static void test_never_reads(void)
            fp.data_frames == sv.big_served + 1);
     EXPECT_EQ(raw_send_frame(loop, &r, WS_OPCODE_CLOSE, "\x03\xf0", 2), 0);
     EXPECT(run_until(loop, raw_eof, &r, 5000));
+    /* The server half-closed first and drains until our FIN (RFC 6455
+     * 7.1.1; no reset can destroy its close frame). */
+    (void)shutdown(r.fd, SHUT_WR);
+    EXPECT(run_until(loop, srv_closed_one, &sv, 5000));
     EXPECT_EQ(sv.closed, 1);
     EXPECT_EQ(sv.last_code, WS_CLOSE_POLICY_VIOLATION);
     EXPECT(sv.last_err != 0);
