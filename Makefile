@@ -69,7 +69,8 @@ TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 .PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop test-tls test-node test-tools test-io valgrind-io asan \
         debug valgrind check-nomalloc install uninstall clean examples
 
-EXAMPLES := $(B)/examples/core_echo $(B)/examples/echo_server \
+EXAMPLES := $(B)/examples/core_echo $(B)/examples/poll_echo \
+            $(B)/examples/echo_server \
             $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/wscat.c examples/wsdump.c))
 
 all: $(B)/libws.a $(B)/$(SONAME) $(B)/libws.so $(B)/libws.pc examples
@@ -145,8 +146,9 @@ PEER_PY = $$(for p in $(PYTHON) /usr/bin/python3; do \
 	    if $$p -c 'import websockets' 2>/dev/null; then echo $$p; exit; fi; \
 	done; echo $(PYTHON))
 
-test-interop: $(B)/examples/core_echo $(B)/examples/echo_server $(B)/examples/wscat
+test-interop: $(B)/examples/core_echo $(B)/examples/poll_echo $(B)/examples/echo_server $(B)/examples/wscat
 	$(Q)$(PEER_PY) tests/interop/core_echo_test.py $(B)/examples/core_echo
+	$(Q)$(PEER_PY) tests/interop/core_echo_test.py $(B)/examples/poll_echo
 	$(Q)$(PEER_PY) tests/interop/core_echo_test.py $(B)/examples/echo_server \
 	    --port {port} --quiet
 	$(Q)$(PEER_PY) tests/interop/wscat_test.py $(B)/examples/wscat \
