@@ -66,7 +66,7 @@ LIB_OBJ := $(CORE_OBJ) $(IO_OBJ)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop test-tls test-node test-tools test-io valgrind-io asan \
+.PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop test-tls test-node test-tools test-io valgrind-io test-conformance conformance asan \
         debug valgrind check-nomalloc install uninstall clean examples
 
 EXAMPLES := $(B)/examples/core_echo $(B)/examples/poll_echo \
@@ -189,12 +189,32 @@ valgrind-io: $(B)/io_test $(B)/examples/echo_server
 	    $(B)/io_test --echo-server $(B)/examples/echo_server \
 	    --gen-cert tests/io/gen_cert.sh
 
+# ---- conformance (tests/conformance/README.md) ------------------------------
+# Quick set: the Autobahn case groups plus handshake, masking, length, flood
+# and close-code extras; server role against echo_server, client role
+# against wscat. Standard library only; about 20 s.
+CONFORMANCE = $(PYTHON) tests/conformance/conformance.py
+
+test-conformance: $(B)/examples/echo_server $(B)/examples/wscat
+	$(Q)$(CONFORMANCE) server -q --cmd "$(B)/examples/echo_server --port {port} --quiet"
+	$(Q)$(CONFORMANCE) client -q --cmd "$(B)/examples/wscat --echo -q {url}"
+
+# The full set (9.x up to 16 MiB, UTF-8 split at every byte; JSON reports in
+# $(B)/), then the runner checked against Python websockets and Node ws
+# (tests/conformance/PEERS.md; SKIP if missing, WS_REQUIRE_PEERS=1 fails).
+conformance: $(B)/examples/echo_server $(B)/examples/wscat
+	$(Q)$(CONFORMANCE) server --full --json $(B)/conformance-server.json \
+	    --cmd "$(B)/examples/echo_server --port {port} --quiet"
+	$(Q)$(CONFORMANCE) client --full --json $(B)/conformance-client.json \
+	    --cmd "$(B)/examples/wscat --echo -q {url}"
+	$(Q)PYTHON=$(PYTHON) sh tests/conformance/run_peers.sh --full
+
 # The frame dissector, black-box: RFC 6455 5.7 bytes, one input per rule,
 # a handshake capture, a 20 MB stream in bounded memory.
 test-tools: $(B)/examples/wsdump
 	$(Q)$(PYTHON) tests/tools/wsdump_test.py $(B)/examples/wsdump
 
-test check: test-unit test-nossl check-nomalloc fuzz-replay test-tls test-tools test-io test-interop test-node
+test check: test-unit test-nossl check-nomalloc fuzz-replay test-tls test-tools test-io test-conformance test-interop test-node
 	@echo "make test: all suites passed"
 
 # The core must never call the allocator itself (STYLE.md 5).
