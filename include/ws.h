@@ -448,7 +448,8 @@ enum ws_state {
 
 /* Optional allocator for whole-message reassembly (the core never calls
  * malloc itself). realloc(ctx, NULL, 0, n) allocates; realloc(ctx, p, old,
- * 0) frees and returns NULL. */
+ * 0) frees and returns NULL. A buffer over 64 KiB is freed after its
+ * message is delivered; smaller ones are kept until ws_conn_reset(). */
 struct ws_allocator {
     void *(*realloc)(void *ctx, void *p, size_t old_size, size_t new_size);
     void *ctx;
@@ -474,7 +475,8 @@ struct ws_config {
     unsigned role;             /* enum ws_role */
     unsigned flags;            /* WS_CONFIG_* */
     uint64_t max_frame;        /* largest frame payload (0: = max_message) */
-    uint64_t max_message;      /* largest message (0: 16 MiB) -> 1009 */
+    uint64_t max_message;      /* largest message (0: 16 MiB) -> 1009;
+                                  with on_message at most SIZE_MAX */
     uint32_t max_fragments;    /* frames per message (0: 131072) -> 1009 */
     uint32_t max_handshake;    /* request/response bytes (0: 8192) -> 431 */
     uint32_t max_headers;      /* request header lines (0: 64) -> 431 */

@@ -582,7 +582,30 @@ static int whole_messages(const struct ws_conn *c)
     return c->cb->on_message != NULL;
 }
 
-/* Make room for need bytes of reassembled message. */
+/* Reassembly buffers from cfg.alloc above this size are given back after
+ * each message, so what an idle connection holds does not depend on the
+ * largest message it ever received (one max_message-sized message on each
+ * of many connections would otherwise stay allocated for their lifetime,
+ * and a long-running server's memory would creep up towards
+ * connections * max_message). Smaller buffers are kept for reuse. */
+#ifndef WS_MSG_BUF_KEEP
+#define WS_MSG_BUF_KEEP (64u * 1024u)
+#endif
+
+static void release_message_buffer(struct ws_conn *c)
+{
+    const struct ws_allocator *a = c->cfg.alloc;
+
+    if (a == NULL || c->cfg.message_buf != NULL || c->msg_buf == NULL ||
+        c->msg_cap <= WS_MSG_BUF_KEEP)
+        return;
+    (void)a->realloc(a->ctx, c->msg_buf, c->msg_cap, 0);
+    c->msg_buf = NULL;
+    c->msg_cap = 0;
+}
+
+/* Make room for need bytes of reassembled message. need <= max_message
+ * <= SIZE_MAX for whole messages (ws_conn_init), so the casts are exact. */
 static int reserve_message(struct ws_conn *c, uint64_t need)
 {
     const struct ws_allocator *a = c->cfg.alloc;
@@ -872,6 +895,7 @@ static int deliver_message(struct ws_conn *c)
     c->in_callback = 1;
     rv = c->cb->on_message(c, opcode, n ? c->msg_buf : (const uint8_t *)"",
                            n, c->user);
+    release_message_buffer(c);
     return after_callback(c, rv);
 }
 
@@ -904,6 +928,15 @@ int ws_conn_init(struct ws_conn *c, const struct ws_config *cfg,
     if (cb->on_message && c->cfg.message_buf &&
         c->cfg.max_message > c->cfg.message_buf_len)
         c->cfg.max_message = c->cfg.message_buf_len;
+#if SIZE_MAX < UINT64_MAX
+    /* A whole message is handed over as one size_t-long buffer: on a
+     * 32-bit build a longer one (say max_message = 8 GiB through alloc)
+     * could never be delivered, and its length would be truncated. Refuse
+     * it at the frame header with 1009 instead. Streaming receive keeps
+     * the 64-bit limit: its lengths stay uint64_t end to end. */
+    if (cb->on_message && c->cfg.max_message > SIZE_MAX)
+        c->cfg.max_message = SIZE_MAX;
+#endif
     if (c->cfg.max_frame == 0 || c->cfg.max_frame > c->cfg.max_message)
         c->cfg.max_frame = c->cfg.max_message;
     if (c->cfg.max_fragments == 0)

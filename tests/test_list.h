@@ -22,3 +22,6 @@
 #ifndef TEST_SKIP_PROPERTY
 #include "list_property.h"
 #endif
+#ifndef TEST_SKIP_HARDENING
+#include "list_hardening.h"
+#endif
