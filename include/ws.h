@@ -335,6 +335,26 @@ int ws_handshake_parse_request(struct ws_request *req, const uint8_t *data,
                                size_t max_headers, size_t *consumed);
 
 /*
+ * ws_http_parse_request - parse any HTTP/1.x request head, without the
+ * WebSocket rules: for servers that answer plain HTTP requests on the same
+ * port (ws_request_is_upgrade() tells them apart). Checks the request
+ * line's syntax (origin-form target), CRLF line endings, header syntax and
+ * the limits; fills method, target, path, query, version, host, origin and
+ * headers (the Sec-WebSocket-* fields too, when present). Same incremental
+ * contract as ws_handshake_parse_request(); a request body, if any, starts
+ * at *consumed.
+ * Returns WS_OK, WS_INCOMPLETE, WS_ERR_HANDSHAKE (malformed: answer 400),
+ *   WS_ERR_HEADER_TOO_BIG (431), WS_ERR_INVALID_ARG.
+ */
+int ws_http_parse_request(struct ws_request *req, const uint8_t *data,
+                          size_t len, size_t max_bytes, size_t max_headers,
+                          size_t *consumed);
+
+/* 1 if req asks to upgrade to WebSocket (an Upgrade header listing the
+ * token "websocket", any case), else 0. */
+int ws_request_is_upgrade(const struct ws_request *req);
+
+/*
  * ws_header_find - visit the values of every header called name.
  *
  * headers is req->headers or resp->headers. *pos starts at 0 and is

@@ -95,6 +95,15 @@ struct ws_io_handlers {
     /* Output fell below low_water after ws_io_send_* returned
      * WS_HIGH_WATER (always called once per such episode). */
     void (*on_drain)(struct ws_io_conn *c, void *user);
+    /* Server: a complete plain HTTP request (not a WebSocket upgrade) on
+     * the same port. Answer it with ws_io_http_respond(), or stream with
+     * ws_io_http_begin() + ws_io_http_write() (Server-Sent Events), now or
+     * later (long polling: keep c, answer when there is news). The next
+     * request on a keep-alive connection is read after the answer.
+     * Without on_http such requests get 400. req is valid during the call
+     * only. */
+    int (*on_http)(struct ws_io_conn *c, const struct ws_request *req,
+                   void *user);
     /* The connection is gone (socket closed). code/reason: the peer's close
      * frame, or the code we failed with, or 1006 when the TCP connection
      * ended without a close handshake (reset, timeout, handshake failure).
@@ -218,6 +227,58 @@ int ws_io_reject(struct ws_io_conn *c, unsigned http_status,
  */
 int ws_io_broadcast(struct ws_io_conn *const *conns, size_t count,
                     unsigned opcode, const void *p, size_t n, size_t *sent);
+
+/* ------------------------------------------------------------------------ */
+/* Plain HTTP on a WebSocket port (server, from on_http or later)           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * ws_io_http_respond - answer the pending request: status line, the given
+ * Content-Type (NULL: none), extra header lines (NULL, or lines each
+ * ending in "\r\n"), Content-Length, and the body (copied). HTTP/1.1
+ * keep-alive: the connection then waits for the next request (unless the
+ * request said "Connection: close" or was HTTP/1.0).
+ * Returns WS_OK, WS_HIGH_WATER, WS_ERR_BAD_STATE (no request pending),
+ * WS_ERR_INVALID_ARG, or a fatal status.
+ */
+int ws_io_http_respond(struct ws_io_conn *c, unsigned status,
+                       const char *content_type, const char *extra_headers,
+                       const void *body, size_t n);
+/* Start a streamed answer (no Content-Length; the body ends when the
+ * connection does: ws_io_http_end or ws_io_close). For text/event-stream. */
+int ws_io_http_begin(struct ws_io_conn *c, unsigned status,
+                     const char *content_type, const char *extra_headers);
+/* Append body bytes to a streamed answer. WS_OK, WS_HIGH_WATER (the peer
+ * is slow: skip or coalesce), WS_ERR_BAD_STATE, or a fatal status (above
+ * max_buffered the connection is dropped). */
+int ws_io_http_write(struct ws_io_conn *c, const void *p, size_t n);
+/* End a streamed answer: the connection closes once the output is out. */
+int ws_io_http_end(struct ws_io_conn *c);
+/* 1 if c is a plain HTTP connection (on_http), 0 if WebSocket. */
+int ws_io_is_http(const struct ws_io_conn *c);
+
+/* Bytes read from / written to the socket so far (after TLS), including
+ * HTTP headers: what this connection costs on the wire. */
+uint64_t ws_io_get_bytes_in(const struct ws_io_conn *c);
+uint64_t ws_io_get_bytes_out(const struct ws_io_conn *c);
+
+/* ------------------------------------------------------------------------ */
+/* Timers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+struct ws_timer;
+
+/* Run fn(loop, arg) after interval_ms, and then every interval_ms if
+ * repeat. Loop thread only. Returns WS_OK, WS_ERR_INVALID_ARG,
+ * WS_ERR_NO_MEMORY. A pending timer keeps ws_loop_run() running. */
+int ws_timer_start(struct ws_loop *loop, uint32_t interval_ms, int repeat,
+                   void (*fn)(struct ws_loop *loop, void *arg), void *arg,
+                   struct ws_timer **out);
+/* Change the interval of a repeating timer (from the next run on). */
+void ws_timer_set_interval(struct ws_timer *t, uint32_t interval_ms);
+/* Cancel a timer (also from inside its own callback). A one-shot timer
+ * is gone after it ran: do not stop it then. */
+void ws_timer_stop(struct ws_timer *t);
 
 /* Bytes waiting in the connection's send queue. */
 size_t ws_io_get_buffered(const struct ws_io_conn *c);

@@ -460,7 +460,9 @@ struct request_headers {
 };
 
 /* request-line = method SP request-target SP HTTP-version (RFC 9112 3). */
-static int parse_request_line(struct ws_request *req, struct ws_slice line)
+/* request-line = method SP request-target SP HTTP-version (RFC 9112 3),
+ * syntax only: any method, any HTTP/x.y. */
+static int parse_request_syntax(struct ws_request *req, struct ws_slice line)
 {
     const char *p = line.p;
     size_t n = line.n, i = 0, t0;
@@ -491,6 +493,22 @@ static int parse_request_line(struct ws_request *req, struct ws_slice line)
         req->error = "malformed HTTP version in the request line";
         return WS_ERR_HANDSHAKE;
     }
+    /* RFC 9112 3.2.1: origin-form, "/path?query". We do not take the
+     * absolute-form: browsers and WebSocket clients never send it to an
+     * origin server. */
+    if (req->target.p[0] != '/') {
+        req->error = "request-target must start with '/'";
+        return WS_ERR_HANDSHAKE;
+    }
+    return WS_OK;
+}
+
+static int parse_request_line(struct ws_request *req, struct ws_slice line)
+{
+    int rv = parse_request_syntax(req, line);
+
+    if (rv != WS_OK)
+        return rv;
     /* RFC 6455 4.1 client requirement 2 / 4.2.1 item 1: a GET... */
     if (req->method.n != 3 || memcmp(req->method.p, "GET", 3) != 0) {
         req->error = "method must be GET (RFC 6455 4.1)";
@@ -499,12 +517,6 @@ static int parse_request_line(struct ws_request *req, struct ws_slice line)
     /* ...of HTTP/1.1 or higher. */
     if (!is_http_1_1_or_later(req->http_major, req->http_minor)) {
         req->error = "HTTP/1.1 or later required (RFC 6455 4.1)";
-        return WS_ERR_HANDSHAKE;
-    }
-    /* RFC 6455 4.1 / RFC 9112 3.2.1: origin-form, "/path?query". We do
-     * not take the absolute-form: WebSocket clients never send it. */
-    if (req->target.p[0] != '/') {
-        req->error = "request-target must start with '/'";
         return WS_ERR_HANDSHAKE;
     }
     /* RFC 6455 3: fragments are never part of a WebSocket URI. */
@@ -721,6 +733,64 @@ int ws_handshake_parse_request(struct ws_request *req, const uint8_t *data,
         return rv;
     req->error = NULL;
     return WS_OK;
+}
+
+/* see ws.h */
+int ws_http_parse_request(struct ws_request *req, const uint8_t *data,
+                          size_t len, size_t max_bytes, size_t max_headers,
+                          size_t *consumed)
+{
+    struct request_headers h;
+    struct ws_slice start;
+    size_t end = 0;
+    int rv;
+
+    if (consumed != NULL)
+        *consumed = 0;
+    if (req == NULL)
+        return WS_ERR_INVALID_ARG;
+    memset(req, 0, sizeof *req);
+    if (consumed == NULL || (data == NULL && len > 0)) {
+        req->error = "invalid argument (NULL)";
+        return WS_ERR_INVALID_ARG;
+    }
+    if (max_bytes == 0)
+        max_bytes = WS_DEFAULT_MAX_HANDSHAKE;
+    if (max_headers == 0)
+        max_headers = WS_DEFAULT_MAX_HEADERS;
+    rv = scan_head(data, len, max_bytes, max_headers, WS_ERR_HANDSHAKE, &end,
+                   &req->error);
+    if (rv != WS_OK)
+        return rv;
+    *consumed = end;
+    split_head(data, end, &start, &req->headers);
+    rv = parse_request_syntax(req, start);
+    if (rv != WS_OK)
+        return rv;
+    split_target(req);
+    memset(&h, 0, sizeof h);
+    rv = collect_request_headers(req, &h);
+    if (rv != WS_OK)
+        return rv;
+    req->error = NULL;
+    return WS_OK;
+}
+
+/* see ws.h */
+int ws_request_is_upgrade(const struct ws_request *req)
+{
+    struct ws_slice v, tok;
+    size_t pos = 0, tpos;
+
+    if (req == NULL)
+        return 0;
+    while (ws_header_find(req->headers, "Upgrade", &pos, &v) == WS_OK) {
+        tpos = 0;
+        while (ws_token_next(v, &tpos, &tok) == WS_OK)
+            if (match_nocase(tok.p, tok.n, "websocket"))
+                return 1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */

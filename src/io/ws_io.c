@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <strings.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,6 +122,13 @@ struct ws_io_conn {
     uint8_t eof;                     /* the peer closed its side */
     uint8_t tls_wants_read;          /* a TLS write waits for readability */
     uint8_t lingering;               /* server: FIN sent, draining input */
+    uint8_t http;                    /* plain HTTP (on_http), not WebSocket */
+    uint8_t http_phase;              /* HTTP_WAIT, _PENDING, ... */
+    uint8_t http_keep_alive;         /* the pending request allows reuse */
+    uint8_t in_http;                 /* inside http_process() */
+    uint8_t *hbuf;                   /* HTTP: request bytes not yet used */
+    size_t hlen;
+    uint64_t bytes_in, bytes_out;
 
     uint64_t created, last_rx, last_activity, ping_sent, close_started;
     uint64_t deadline;
@@ -149,6 +157,7 @@ struct ws_loop {
     uint8_t *rbuf;
     struct ws_server *servers;       /* listening */
     struct ws_server *closed;        /* closed; freed with the loop */
+    struct ws_timer *timers;
     struct ws_io_conn *conns;
     size_t nconns;
     struct ws_io_conn **heap;
@@ -166,11 +175,29 @@ struct ws_loop {
     int spare_fd;                    /* for EMFILE: see accept_all */
 };
 
+struct ws_timer {
+    struct ws_timer *next;
+    struct ws_loop *loop;
+    uint64_t due;
+    uint32_t interval;
+    int repeat;
+    int cancelled;                   /* freed by the next sweep */
+    void (*fn)(struct ws_loop *, void *);
+    void *arg;
+};
+
+/* Plain HTTP connections: waiting for a request head, holding one the
+ * application has not answered yet (long polling), streaming an answer
+ * (Server-Sent Events), or closing after the answer. */
+enum http_phase { HTTP_WAIT, HTTP_PENDING, HTTP_STREAMING, HTTP_CLOSING };
+#define HTTP_BUF_SIZE 8192u
+
 static struct ws_loop *signal_loop;  /* the one loop signals go to */
 
 static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
                      size_t cnt, size_t *written, void *user);
 static void conn_fail(struct ws_io_conn *c, int error, const char *why);
+static void conn_end(struct ws_io_conn *c);
 static void update_interest(struct ws_io_conn *c);
 static void schedule(struct ws_io_conn *c);
 static void flush_queue(struct ws_io_conn *c);
@@ -369,7 +396,17 @@ static void schedule(struct ws_io_conn *c)
     if (c->dead)
         return;
     st = c->core_ready ? ws_conn_get_state(&c->conn) : WS_STATE_CONNECTING;
-    if (st == WS_STATE_CONNECTING) {
+    if (c->http && c->http_phase != HTTP_WAIT) {
+        /* An answer is pending or streaming: the application decides. */
+        uint32_t idle = opt_ms(o->idle_timeout_ms, 0);
+        if (c->lingering)
+            d = c->close_started + opt_ms(o->close_timeout_ms,
+                                          WS_IO_DEFAULT_CLOSE_TIMEOUT_MS);
+        else if (idle)
+            d = c->last_activity + idle;
+    } else if (st == WS_STATE_CONNECTING) {
+        /* Also a keep-alive HTTP connection waiting for its next request
+         * (created is reset after each answer). */
         uint32_t t = opt_ms(o->handshake_timeout_ms,
                             WS_IO_DEFAULT_HANDSHAKE_TIMEOUT_MS);
         if (t)
@@ -415,6 +452,14 @@ static void on_deadline(struct ws_io_conn *c)
         return;
     }
     st = c->core_ready ? ws_conn_get_state(&c->conn) : WS_STATE_CONNECTING;
+    if (c->http) {
+        if (c->http_phase == HTTP_WAIT && c->hlen == 0)
+            conn_end(c);        /* an idle keep-alive connection: fine */
+        else
+            conn_fail(c, c->lingering ? 0 : WS_ERR_HANDSHAKE,
+                      "HTTP request timeout");
+        return;
+    }
     if (st == WS_STATE_CONNECTING) {
         conn_fail(c, WS_ERR_HANDSHAKE, "opening handshake timeout");
         return;
@@ -486,7 +531,9 @@ static void conn_end(struct ws_io_conn *c)
     if (c->dead)
         return;
     c->dead = 1;
-    if (c->close_code == 0) {
+    if (c->close_code == 0 && c->http && c->error == 0) {
+        c->close_code = WS_CLOSE_NORMAL;    /* an HTTP exchange that ended */
+    } else if (c->close_code == 0) {
         /* Ended without a close frame settling it (e.g. a failed opening
          * handshake): abnormal closure, with the core's reason. */
         const char *why = c->core_ready ? ws_conn_get_reason(&c->conn) : "";
@@ -528,6 +575,7 @@ static void conn_end(struct ws_io_conn *c)
 
 static void conn_free(struct ws_io_conn *c)
 {
+    free(c->hbuf);
     free(c->cbuf);
     free(c->path);
     free(c->host);
@@ -570,9 +618,20 @@ static void conn_fail(struct ws_io_conn *c, int error, const char *why)
 /* After the close handshake, or after a failure the core reported: close
  * TCP once the output is flushed. RFC 6455 7.1.1: the server closes first;
  * a client waits (bounded by close_timeout) for the server to do so. */
+static void begin_linger(struct ws_io_conn *c);
+
 static void maybe_finish(struct ws_io_conn *c)
 {
-    if (c->dead || !c->core_ready || !ws_conn_is_closed(&c->conn))
+    if (c->dead)
+        return;
+    if (c->http) {
+        /* An answer that ends the connection: half-close once it is out. */
+        if (c->http_phase == HTTP_CLOSING && c->qhead == NULL &&
+            !c->lingering)
+            begin_linger(c);
+        return;
+    }
+    if (!c->core_ready || !ws_conn_is_closed(&c->conn))
         return;
     if (c->error == 0 && ws_conn_get_error(&c->conn) != 0)
         c->error = ws_conn_get_error(&c->conn);
@@ -582,20 +641,25 @@ static void maybe_finish(struct ws_io_conn *c)
         conn_end(c);
         return;
     }
-    if (c->server != NULL && !c->lingering) {
-        /* RFC 6455 7.1.1: the server closes TCP first. Half-close and
-         * drain what the peer still sends until its FIN (bounded by the
-         * close timeout): close() with unread input would answer with a
-         * TCP reset, which can destroy our close frame before the peer
-         * reads it (e.g. 1009 while it is still sending a huge message). */
-        c->lingering = 1;
-        if (c->tls)
-            io_tls_shutdown(c->tls);
-        (void)shutdown(c->h.fd, SHUT_WR);
-        c->close_started = c->loop->now;
-        update_interest(c);
-    }
+    if (c->server != NULL && !c->lingering)
+        begin_linger(c);
     schedule(c);                /* wait for the peer's FIN */
+}
+
+/* RFC 6455 7.1.1: the server closes TCP first. Half-close and drain what
+ * the peer still sends until its FIN (bounded by the close timeout):
+ * close() with unread input would answer with a TCP reset, which can
+ * destroy our last bytes before the peer reads them (e.g. a 1009 close
+ * frame while it is still sending a huge message). */
+static void begin_linger(struct ws_io_conn *c)
+{
+    c->lingering = 1;
+    if (c->tls)
+        io_tls_shutdown(c->tls);
+    (void)shutdown(c->h.fd, SHUT_WR);
+    c->close_started = c->loop->now;
+    update_interest(c);
+    schedule(c);
 }
 
 /* Lingering: discard input until the peer's FIN. */
@@ -620,6 +684,7 @@ static void drain_input(struct ws_io_conn *c)
             conn_end(c);
             return;
         }
+        c->bytes_in += (uint64_t)n;
     }
 }
 
@@ -654,7 +719,22 @@ static void enqueue(struct ws_io_conn *c, struct qnode *q)
 
 /* Write iov[] to the socket without blocking. Returns bytes written, or
  * -1 on a fatal error (EAGAIN counts as 0 written). */
+static long write_socket(struct ws_io_conn *c, const struct iovec *iov,
+                         int cnt);
+
+/* Write iov[] to the socket without blocking, counting the bytes. Returns
+ * bytes written, or -1 on a fatal error (EAGAIN counts as 0 written). */
 static long write_now(struct ws_io_conn *c, const struct iovec *iov, int cnt)
+{
+    long n = write_socket(c, iov, cnt);
+
+    if (n > 0)
+        c->bytes_out += (uint64_t)n;
+    return n;
+}
+
+static long write_socket(struct ws_io_conn *c, const struct iovec *iov,
+                         int cnt)
 {
     if (c->tls) {
         long total = 0;
@@ -1060,12 +1140,18 @@ static int start_core(struct ws_io_conn *c)
     return WS_OK;
 }
 
+static void http_input(struct ws_io_conn *c, const uint8_t *p, size_t n);
+
 static void feed(struct ws_io_conn *c, uint8_t *p, size_t n)
 {
     size_t used = 0;
     int rv;
 
     c->last_rx = c->last_activity = c->loop->now;
+    if (c->http) {
+        http_input(c, p, n);
+        return;
+    }
     rv = ws_conn_feed(&c->conn, p, n, &used);
     /* A handler may return the core's WS_PAUSED. This layer pauses by
      * high_water instead, and the unconsumed bytes live in the loop-wide
@@ -1126,10 +1212,12 @@ static void handle_readable(struct ws_io_conn *c)
             n = (long)r;
         }
         if (n == 0) {
-            /* The peer closed TCP. Clean after a close handshake;
-             * otherwise abnormal (1006). */
+            /* The peer closed TCP. Clean after a close handshake (or
+             * between HTTP requests); otherwise abnormal (1006). */
             c->eof = 1;
-            if (c->core_ready && ws_conn_is_closed(&c->conn) &&
+            if (c->http && (c->http_phase != HTTP_WAIT || c->hlen == 0))
+                conn_end(c);
+            else if (c->core_ready && ws_conn_is_closed(&c->conn) &&
                 ws_conn_get_error(&c->conn) == 0)
                 conn_end(c);
             else
@@ -1137,6 +1225,7 @@ static void handle_readable(struct ws_io_conn *c)
                           "connection closed without a close frame");
             return;
         }
+        c->bytes_in += (uint64_t)n;
         feed(c, loop->rbuf, (size_t)n);
         if (c->dead || reading_paused(c))
             break;
@@ -1150,6 +1239,24 @@ static void handle_readable(struct ws_io_conn *c)
         update_interest(c);
         schedule(c);
     }
+}
+
+/* After TCP (and TLS): a WebSocket session, or, on a server with on_http,
+ * first a look at the request to tell plain HTTP from an upgrade. */
+static int start_session(struct ws_io_conn *c)
+{
+    const struct ws_io_handlers *hd = c->opts->handlers;
+
+    if (c->server == NULL || hd == NULL || hd->on_http == NULL)
+        return start_core(c);
+    c->hbuf = malloc(HTTP_BUF_SIZE);
+    if (c->hbuf == NULL) {
+        conn_fail(c, WS_ERR_NO_MEMORY, "out of memory");
+        return WS_ERR_NO_MEMORY;
+    }
+    c->http = 1;
+    c->http_phase = HTTP_WAIT;
+    return WS_OK;
 }
 
 static void continue_tls(struct ws_io_conn *c)
@@ -1169,7 +1276,7 @@ static void continue_tls(struct ws_io_conn *c)
         return;
     }
     c->tls_handshaking = 0;
-    if (start_core(c) == WS_OK && !c->dead) {
+    if (start_session(c) == WS_OK && !c->dead) {
         update_interest(c);
         schedule(c);
         if (io_tls_pending(c->tls))
@@ -1189,7 +1296,7 @@ static void start_transport(struct ws_io_conn *c, struct io_tls_ctx *tls)
         continue_tls(c);
         return;
     }
-    if (start_core(c) == WS_OK && !c->dead) {
+    if (start_session(c) == WS_OK && !c->dead) {
         update_interest(c);
         schedule(c);
     }
@@ -1418,6 +1525,11 @@ void ws_loop_free(struct ws_loop *loop)
         loop->posts = p->next;
         free(p);
     }
+    while (loop->timers) {
+        struct ws_timer *t = loop->timers;
+        loop->timers = t->next;
+        free(t);
+    }
     if (signal_loop == loop)
         signal_loop = NULL;
     if (loop->epfd >= 0)
@@ -1473,14 +1585,19 @@ static void dispatch(struct ws_loop *loop, struct handle *h, uint32_t ev)
         handle_conn((struct ws_io_conn *)h, ev);
 }
 
+static uint64_t timers_next_due(const struct ws_loop *loop);
+static void run_user_timers(struct ws_loop *loop);
+static int timers_active(const struct ws_loop *loop);
+
 static int next_timeout(struct ws_loop *loop, int timeout_ms)
 {
-    uint64_t d;
+    uint64_t d = timers_next_due(loop);
     int t;
 
-    if (loop->heap_len == 0)
+    if (loop->heap_len > 0)
+        d = earliest(d, loop->heap[0]->deadline);
+    if (d == 0)
         return timeout_ms;
-    d = loop->heap[0]->deadline;
     t = d <= loop->now ? 0 : (d - loop->now > 60000 ? 60000
                                                     : (int)(d - loop->now));
     return (timeout_ms < 0 || t < timeout_ms) ? t : timeout_ms;
@@ -1579,6 +1696,7 @@ int ws_loop_run_once(struct ws_loop *loop, int timeout_ms)
 #endif
         (void)wait_poll(loop, t);
     run_timers(loop);
+    run_user_timers(loop);
     free_dead(loop);
     if (loop->shutting_down && loop->nconns == 0)
         request_stop(loop);
@@ -1603,7 +1721,7 @@ int ws_loop_run(struct ws_loop *loop)
         if (stop)
             break;
         if (loop->servers == NULL && loop->conns == NULL && !posts &&
-            !loop->shutting_down)
+            !loop->shutting_down && !timers_active(loop))
             break;
         ws_loop_run_once(loop, -1);
     }
@@ -2041,7 +2159,16 @@ int ws_io_send_ping(struct ws_io_conn *c, const void *p, size_t n)
 int ws_io_close(struct ws_io_conn *c, unsigned code, const char *reason,
                 size_t n)
 {
-    int rv = io_ready(c);
+    int rv;
+
+    if (c != NULL && !c->dead && c->http) {
+        /* Plain HTTP: end the connection once its output is out. */
+        c->http_phase = HTTP_CLOSING;
+        c->http_keep_alive = 0;
+        maybe_finish(c);
+        return WS_OK;
+    }
+    rv = io_ready(c);
 
     if (rv != WS_OK)
         return rv;
@@ -2149,6 +2276,429 @@ int ws_io_broadcast(struct ws_io_conn *const *conns, size_t count,
     if (sent)
         *sent = k;
     return WS_OK;
+}
+
+
+/* ------------------------------------------------------------------------ */
+/* Plain HTTP on the WebSocket port                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Write raw bytes (HTTP head and body) through the same queue. */
+static int http_send(struct ws_io_conn *c, const struct ws_iov *iov,
+                     size_t cnt)
+{
+    const struct ws_io_options *o = c->opts;
+    size_t high = o->high_water ? o->high_water : WS_IO_DEFAULT_HIGH_WATER;
+    size_t cap = o->max_buffered ? o->max_buffered
+                                 : WS_IO_DEFAULT_MAX_BUFFERED;
+    size_t w;
+
+    if (conn_send(&c->conn, iov, cnt, &w, c) != 0) {
+        conn_fail(c, c->error ? c->error : WS_ERR_TRANSPORT, "write failed");
+        return WS_ERR_TRANSPORT;
+    }
+    if (c->queued > cap) {
+        conn_fail(c, WS_ERR_TRANSPORT, "send queue limit");
+        return WS_ERR_CLOSED;
+    }
+    if (!c->dead && c->qhead == NULL)
+        maybe_finish(c);
+    return c->queued > high ? WS_HIGH_WATER : WS_OK;
+}
+
+static const char *reason_phrase(unsigned status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return status < 300 ? "OK" : "Error";
+    }
+}
+
+/* Status line and headers; n < 0: streamed (no Content-Length). */
+static int http_head(struct ws_io_conn *c, unsigned status,
+                     const char *content_type, const char *extra,
+                     long long n, char *out, size_t cap, size_t *len)
+{
+    int k = snprintf(out, cap, "HTTP/1.1 %u %s\r\n%s%s%s", status,
+                     reason_phrase(status),
+                     content_type ? "Content-Type: " : "",
+                     content_type ? content_type : "",
+                     content_type ? "\r\n" : "");
+    size_t used;
+
+    if (k < 0 || (size_t)k >= cap)
+        return WS_ERR_NO_SPACE;
+    used = (size_t)k;
+    if (n >= 0)
+        k = snprintf(out + used, cap - used, "Content-Length: %lld\r\n%s", n,
+                     c->http_keep_alive ? "" : "Connection: close\r\n");
+    else
+        k = snprintf(out + used, cap - used, "Connection: close\r\n");
+    if (k < 0 || (size_t)k >= cap - used)
+        return WS_ERR_NO_SPACE;
+    used += (size_t)k;
+    k = snprintf(out + used, cap - used, "%s\r\n", extra ? extra : "");
+    if (k < 0 || (size_t)k >= cap - used)
+        return WS_ERR_NO_SPACE;
+    *len = used + (size_t)k;
+    return WS_OK;
+}
+
+/* A request we cannot take: answer with its status and close. */
+static void http_error(struct ws_io_conn *c, unsigned status, const char *why)
+{
+    char out[512];
+    size_t n;
+    struct ws_iov iov;
+
+    c->http_phase = HTTP_CLOSING;
+    c->error = WS_ERR_HANDSHAKE;
+    if (ws_handshake_write_error(out, sizeof out, status ? status : 400, why,
+                                 &n) != WS_OK)
+        n = 0;
+    iov.base = (const uint8_t *)out;
+    iov.len = n;
+    (void)http_send(c, &iov, 1);
+    if (!c->dead)
+        maybe_finish(c);
+}
+
+/* 1 if the request lets the connection be reused (RFC 9112 9.3). */
+static int wants_keep_alive(const struct ws_request *req)
+{
+    struct ws_slice v, tok;
+    size_t pos = 0, tpos;
+    int keep = req->http_major == 1 && req->http_minor >= 1;
+
+    while (ws_header_find(req->headers, "Connection", &pos, &v) == WS_OK) {
+        tpos = 0;
+        while (ws_token_next(v, &tpos, &tok) == WS_OK) {
+            if (tok.n == 5 && strncasecmp(tok.p, "close", 5) == 0)
+                keep = 0;
+            else if (tok.n == 10 && strncasecmp(tok.p, "keep-alive", 10) == 0)
+                keep = 1;
+        }
+    }
+    return keep;
+}
+
+/* Handle the buffered request heads, one at a time (pipelining). */
+static void http_process(struct ws_io_conn *c)
+{
+    const struct ws_io_handlers *hd = c->opts->handlers;
+
+    if (c->in_http)
+        return;
+    c->in_http = 1;
+    while (!c->dead && c->http && c->http_phase == HTTP_WAIT && c->hlen > 0) {
+        struct ws_request req;
+        struct ws_slice v;
+        size_t used = 0, pos = 0;
+        int rv = ws_http_parse_request(&req, c->hbuf, c->hlen, HTTP_BUF_SIZE,
+                                       WS_DEFAULT_MAX_HEADERS, &used);
+
+        if (rv == WS_INCOMPLETE && c->hlen >= HTTP_BUF_SIZE)
+            rv = WS_ERR_HEADER_TOO_BIG;
+        if (rv == WS_INCOMPLETE)
+            break;
+        if (rv != WS_OK) {
+            http_error(c, ws_err_http_status(rv), req.error);
+            break;
+        }
+        if (ws_request_is_upgrade(&req)) {
+            /* A WebSocket after all: the core takes the request and any
+             * frames after it (the read buffer is free: the bytes were
+             * copied into hbuf). */
+            size_t n = c->hlen;
+            memcpy(c->loop->rbuf, c->hbuf, n);
+            free(c->hbuf);
+            c->hbuf = NULL;
+            c->hlen = 0;
+            c->http = 0;
+            if (start_core(c) == WS_OK && !c->dead) {
+                c->in_http = 0;
+                feed(c, c->loop->rbuf, n);
+                maybe_finish(c);
+                return;
+            }
+            break;
+        }
+        /* Bodies are not taken (the endpoints this is for are GETs). */
+        if (ws_header_find(req.headers, "Transfer-Encoding", &pos, &v) ==
+                WS_OK ||
+            (pos = 0, ws_header_find(req.headers, "Content-Length", &pos,
+                                     &v) == WS_OK &&
+                          !(v.n == 1 && v.p[0] == '0'))) {
+            http_error(c, 413, "request bodies are not supported here");
+            break;
+        }
+        c->http_keep_alive = (uint8_t)wants_keep_alive(&req);
+        c->http_phase = HTTP_PENDING;
+        schedule(c);
+        if (hd->on_http(c, &req, c->user) != 0 && !c->dead &&
+            c->http_phase == HTTP_PENDING)
+            http_error(c, 500, "the handler failed");
+        if (c->dead)
+            break;
+        /* req pointed into hbuf: only now may it move. */
+        memmove(c->hbuf, c->hbuf + used, c->hlen - used);
+        c->hlen -= used;
+    }
+    c->in_http = 0;
+}
+
+static void http_input(struct ws_io_conn *c, const uint8_t *p, size_t n)
+{
+    size_t room;
+
+    if (c->http_phase == HTTP_STREAMING || c->http_phase == HTTP_CLOSING)
+        return;                 /* nothing more is expected: drop it */
+    room = HTTP_BUF_SIZE - c->hlen;
+    if (n > room) {
+        if (c->http_phase == HTTP_PENDING) {
+            /* A pipelining client that outruns us: too much. */
+            http_error(c, 431, "too many pipelined requests");
+            return;
+        }
+        n = room;               /* the parser reports 431 */
+    }
+    memcpy(c->hbuf + c->hlen, p, n);
+    c->hlen += n;
+    http_process(c);
+}
+
+/* After an answer is complete: next request, or close. */
+static void http_done(struct ws_io_conn *c)
+{
+    if (c->http_keep_alive && !c->loop->shutting_down) {
+        c->http_phase = HTTP_WAIT;
+        c->created = c->loop->now;      /* the request timeout restarts */
+        schedule(c);
+        http_process(c);
+    } else {
+        c->http_phase = HTTP_CLOSING;
+        maybe_finish(c);
+    }
+}
+
+static int http_ready(const struct ws_io_conn *c, int phase)
+{
+    if (c == NULL)
+        return WS_ERR_INVALID_ARG;
+    if (c->dead)
+        return WS_ERR_CLOSED;
+    if (!c->http || c->http_phase != phase)
+        return WS_ERR_BAD_STATE;
+    return WS_OK;
+}
+
+/* see ws_io.h */
+int ws_io_http_respond(struct ws_io_conn *c, unsigned status,
+                       const char *content_type, const char *extra_headers,
+                       const void *body, size_t n)
+{
+    char head[1024];
+    struct ws_iov iov[2];
+    size_t hl;
+    int rv = http_ready(c, HTTP_PENDING);
+
+    if (rv != WS_OK)
+        return rv;
+    if (status < 100 || status > 599 || (body == NULL && n > 0))
+        return WS_ERR_INVALID_ARG;
+    rv = http_head(c, status, content_type, extra_headers, (long long)n, head,
+                   sizeof head, &hl);
+    if (rv != WS_OK)
+        return WS_ERR_INVALID_ARG;
+    iov[0].base = (const uint8_t *)head;
+    iov[0].len = hl;
+    iov[1].base = body;
+    iov[1].len = n;
+    c->http_phase = HTTP_STREAMING;     /* no request is pending any more */
+    rv = http_send(c, iov, n ? 2 : 1);
+    if (!c->dead)
+        http_done(c);
+    return rv;
+}
+
+/* see ws_io.h */
+int ws_io_http_begin(struct ws_io_conn *c, unsigned status,
+                     const char *content_type, const char *extra_headers)
+{
+    char head[1024];
+    struct ws_iov iov;
+    size_t hl;
+    int rv = http_ready(c, HTTP_PENDING);
+
+    if (rv != WS_OK)
+        return rv;
+    if (status < 100 || status > 599)
+        return WS_ERR_INVALID_ARG;
+    c->http_keep_alive = 0;             /* the body ends with the connection */
+    rv = http_head(c, status, content_type, extra_headers, -1, head,
+                   sizeof head, &hl);
+    if (rv != WS_OK)
+        return WS_ERR_INVALID_ARG;
+    c->http_phase = HTTP_STREAMING;
+    schedule(c);
+    iov.base = (const uint8_t *)head;
+    iov.len = hl;
+    return http_send(c, &iov, 1);
+}
+
+/* see ws_io.h */
+int ws_io_http_write(struct ws_io_conn *c, const void *p, size_t n)
+{
+    struct ws_iov iov;
+    int rv = http_ready(c, HTTP_STREAMING);
+
+    if (rv != WS_OK)
+        return rv;
+    if (p == NULL && n > 0)
+        return WS_ERR_INVALID_ARG;
+    if (n == 0)
+        return WS_OK;
+    iov.base = p;
+    iov.len = n;
+    return http_send(c, &iov, 1);
+}
+
+/* see ws_io.h */
+int ws_io_http_end(struct ws_io_conn *c)
+{
+    int rv = http_ready(c, HTTP_STREAMING);
+
+    if (rv != WS_OK)
+        return rv;
+    c->http_phase = HTTP_CLOSING;
+    maybe_finish(c);
+    return WS_OK;
+}
+
+/* see ws_io.h */
+int ws_io_is_http(const struct ws_io_conn *c)
+{
+    return c->http;
+}
+
+/* see ws_io.h */
+uint64_t ws_io_get_bytes_in(const struct ws_io_conn *c)
+{
+    return c->bytes_in;
+}
+
+/* see ws_io.h */
+uint64_t ws_io_get_bytes_out(const struct ws_io_conn *c)
+{
+    return c->bytes_out;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Timers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* see ws_io.h */
+int ws_timer_start(struct ws_loop *loop, uint32_t interval_ms, int repeat,
+                   void (*fn)(struct ws_loop *loop, void *arg), void *arg,
+                   struct ws_timer **out)
+{
+    struct ws_timer *t;
+
+    if (out)
+        *out = NULL;
+    if (loop == NULL || fn == NULL || (repeat && interval_ms == 0))
+        return WS_ERR_INVALID_ARG;
+    t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return WS_ERR_NO_MEMORY;
+    t->loop = loop;
+    t->interval = interval_ms;
+    t->repeat = repeat;
+    t->fn = fn;
+    t->arg = arg;
+    loop->now = monotonic_ms();
+    t->due = loop->now + interval_ms;
+    t->next = loop->timers;
+    loop->timers = t;
+    if (out)
+        *out = t;
+    return WS_OK;
+}
+
+/* see ws_io.h */
+void ws_timer_set_interval(struct ws_timer *t, uint32_t interval_ms)
+{
+    if (t && interval_ms > 0) {
+        t->interval = interval_ms;
+        if (t->due > t->loop->now + interval_ms)
+            t->due = t->loop->now + interval_ms;
+    }
+}
+
+/* see ws_io.h */
+void ws_timer_stop(struct ws_timer *t)
+{
+    if (t)
+        t->cancelled = 1;
+}
+
+static int timers_active(const struct ws_loop *loop)
+{
+    const struct ws_timer *t;
+
+    for (t = loop->timers; t; t = t->next)
+        if (!t->cancelled)
+            return 1;
+    return 0;
+}
+
+static uint64_t timers_next_due(const struct ws_loop *loop)
+{
+    const struct ws_timer *t;
+    uint64_t d = 0;
+
+    for (t = loop->timers; t; t = t->next)
+        if (!t->cancelled)
+            d = earliest(d, t->due ? t->due : 1);
+    return d;
+}
+
+static void run_user_timers(struct ws_loop *loop)
+{
+    struct ws_timer *t, **pp;
+
+    for (t = loop->timers; t; t = t->next) {
+        if (t->cancelled || t->due > loop->now)
+            continue;
+        if (t->repeat) {
+            t->due += t->interval;
+            if (t->due <= loop->now)
+                t->due = loop->now + t->interval;   /* fell behind: skip */
+        } else {
+            t->cancelled = 1;
+        }
+        t->fn(loop, t->arg);
+    }
+    for (pp = &loop->timers; *pp;) {
+        t = *pp;
+        if (t->cancelled) {
+            *pp = t->next;
+            free(t);
+        } else {
+            pp = &t->next;
+        }
+    }
 }
 
 /* see ws_io.h */
