@@ -2790,6 +2790,238 @@ static void test_poll_backpressure(void)
     backpressure(WS_LOOP_USE_POLL);
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* Plain HTTP on the WebSocket port, and loop timers                        */
+/* ------------------------------------------------------------------------ */
+
+struct hsrv {
+    struct ws_io_conn *held;         /* a long poll waiting for news */
+    struct ws_io_conn *stream;       /* a streamed (SSE) answer */
+    unsigned requests, closes, ws_opens;
+    uint64_t last_in, last_out;      /* byte counters of the last closed */
+};
+
+static int h_http(struct ws_io_conn *c, const struct ws_request *req,
+                  void *user)
+{
+    struct hsrv *h = user;
+
+    h->requests++;
+    if (req->path.n == 5 && memcmp(req->path.p, "/hold", 5) == 0) {
+        h->held = c;
+        return 0;
+    }
+    if (req->path.n == 7 && memcmp(req->path.p, "/stream", 7) == 0) {
+        h->stream = c;
+        return ws_io_http_begin(c, 200, "text/event-stream", NULL) < 0;
+    }
+    return ws_io_http_respond(c, 200, "text/plain", NULL, "hello\n", 6) < 0;
+}
+
+static int h_open(struct ws_io_conn *c, void *user)
+{
+    (void)c;
+    ((struct hsrv *)user)->ws_opens++;
+    return 0;
+}
+
+static void h_close(struct ws_io_conn *c, unsigned code, const char *reason,
+                    size_t n, void *user)
+{
+    struct hsrv *h = user;
+
+    (void)code;
+    (void)reason;
+    (void)n;
+    h->closes++;
+    h->last_in = ws_io_get_bytes_in(c);
+    h->last_out = ws_io_get_bytes_out(c);
+    if (c == h->held)
+        h->held = NULL;
+    if (c == h->stream)
+        h->stream = NULL;
+}
+
+static const struct ws_io_handlers h_handlers = {
+    .on_http = h_http,
+    .on_open = h_open,
+    .on_close = h_close,
+};
+
+static int h_closed(void *arg)
+{
+    return ((struct hsrv *)arg)->closes >= 1;
+}
+
+static size_t count_str(const struct raw *r, const char *needle)
+{
+    size_t k = 0, i, n = strlen(needle);
+
+    for (i = 0; i + n <= r->len; i++)
+        if (memcmp(r->buf + i, needle, n) == 0)
+            k++;
+    return k;
+}
+
+struct wait_str {
+    struct raw *r;
+    const char *needle;
+    size_t count;
+};
+
+static int raw_has(void *arg)
+{
+    struct wait_str *w = arg;
+
+    raw_read(w->r);
+    return count_str(w->r, w->needle) >= w->count;
+}
+
+static void test_http_on_ws_port(void)
+{
+    static const char two[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /b?q=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char closing[] = "GET /c HTTP/1.1\r\nHost: x\r\n"
+                                  "Connection: close\r\n\r\n";
+    struct ws_loop *loop = NULL;
+    struct ws_io_options o;
+    struct ws_server *s;
+    struct hsrv h;
+    struct raw r;
+    struct wait_str w;
+    unsigned port;
+
+    memset(&h, 0, sizeof h);
+    memset(&o, 0, sizeof o);
+    o.handlers = &h_handlers;
+    o.user = &h;
+    if (!EXPECT_EQ(ws_loop_new(&loop, 0), WS_OK))
+        return;
+    if (!EXPECT_EQ(ws_server_listen(loop, "127.0.0.1", "0", &o, &s), WS_OK))
+        goto out;
+    port = ws_server_port(s);
+
+    /* Two pipelined requests on one keep-alive connection: two answers. */
+    EXPECT_EQ(raw_open(&r, port, 0), 0);
+    EXPECT_EQ(raw_send(loop, &r, two, sizeof two - 1), 0);
+    w.r = &r;
+    w.needle = "hello\n";
+    w.count = 2;
+    EXPECT(run_until(loop, raw_has, &w, 3000));
+    EXPECT_EQ(count_str(&r, "HTTP/1.1 200 OK\r\n"), 2);
+    EXPECT_EQ(count_str(&r, "Content-Length: 6\r\n"), 2);
+    EXPECT_EQ(r.eof, 0);                        /* kept alive */
+    raw_close(&r);
+    EXPECT(run_until(loop, h_closed, &h, 3000));
+
+    /* "Connection: close": answered, then the server closes; the byte
+     * counters match what went over the wire. */
+    EXPECT_EQ(raw_open(&r, port, 0), 0);
+    EXPECT_EQ(raw_send(loop, &r, closing, sizeof closing - 1), 0);
+    EXPECT(run_until(loop, raw_eof, &r, 3000));
+    EXPECT(count_str(&r, "Connection: close\r\n") == 1);
+    raw_close(&r);
+    run_for(loop, 50);
+    EXPECT_EQ(h.last_in, sizeof closing - 1);
+    EXPECT_EQ(h.last_out, r.len);
+
+    /* Long polling: no answer until the application has one. */
+    EXPECT_EQ(raw_open(&r, port, 0), 0);
+    EXPECT_EQ(raw_send(loop, &r, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n", 31),
+              0);
+    run_for(loop, 200);
+    raw_read(&r);
+    EXPECT(h.held != NULL);
+    EXPECT_EQ(r.len, 0);
+    if (h.held)
+        EXPECT_EQ(ws_io_http_respond(h.held, 200, "application/json", NULL,
+                                     "{}", 2), WS_OK);
+    w.needle = "\r\n\r\n{}";
+    w.count = 1;
+    EXPECT(run_until(loop, raw_has, &w, 3000));
+    raw_close(&r);
+
+    /* A streamed answer (SSE): pieces arrive as they are written. */
+    EXPECT_EQ(raw_open(&r, port, 0), 0);
+    EXPECT_EQ(raw_send(loop, &r, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n",
+                       33), 0);
+    run_for(loop, 100);
+    if (EXPECT(h.stream != NULL)) {
+        EXPECT_EQ(ws_io_http_write(h.stream, "data: 1\n\n", 9), WS_OK);
+        EXPECT_EQ(ws_io_http_write(h.stream, "data: 2\n\n", 9), WS_OK);
+        w.needle = "data: ";
+        w.count = 2;
+        EXPECT(run_until(loop, raw_has, &w, 3000));
+        EXPECT_EQ(count_str(&r, "Content-Length"), 0);
+        EXPECT_EQ(ws_io_http_end(h.stream), WS_OK);
+        EXPECT(run_until(loop, raw_eof, &r, 3000));
+    }
+    raw_close(&r);
+
+    /* A malformed request: 400, then the server goes on. */
+    EXPECT_EQ(raw_open(&r, port, 0), 0);
+    EXPECT_EQ(raw_send(loop, &r, "GET / HTTP/1.1\nHost: x\n\n", 24), 0);
+    EXPECT(run_until(loop, raw_eof, &r, 3000));
+    EXPECT(count_str(&r, "HTTP/1.1 400 ") == 1);
+    raw_close(&r);
+
+    /* A WebSocket upgrade on the same port still works. */
+    EXPECT_EQ(raw_open(&r, port, 0), 0);
+    EXPECT_EQ(raw_handshake(loop, &r), 0);
+    EXPECT_EQ(h.ws_opens, 1);
+    raw_close(&r);
+    note("%u HTTP requests, %u connections closed", h.requests, h.closes);
+out:
+    ws_loop_free(loop);
+}
+
+struct tcount {
+    unsigned fired;
+    struct ws_timer *self;
+    unsigned stop_after;
+};
+
+static void t_tick(struct ws_loop *loop, void *arg)
+{
+    struct tcount *t = arg;
+
+    (void)loop;
+    if (++t->fired == t->stop_after)
+        ws_timer_stop(t->self);
+}
+
+static int t_done(void *arg)
+{
+    return ((struct tcount *)arg)->fired >= 1;
+}
+
+static void test_loop_timers(void)
+{
+    struct ws_loop *loop = NULL;
+    struct tcount once, rep;
+    uint64_t t0;
+
+    memset(&once, 0, sizeof once);
+    memset(&rep, 0, sizeof rep);
+    if (!EXPECT_EQ(ws_loop_new(&loop, 0), WS_OK))
+        return;
+    t0 = now_ms();
+    EXPECT_EQ(ws_timer_start(loop, 50, 0, t_tick, &once, NULL), WS_OK);
+    rep.stop_after = 5;
+    EXPECT_EQ(ws_timer_start(loop, 20, 1, t_tick, &rep, &rep.self), WS_OK);
+    EXPECT(run_until(loop, t_done, &once, 2000));
+    EXPECT(now_ms() - t0 >= 45);
+    /* ws_loop_run returns once no timer is left: the repeating one stops
+     * itself from its callback after 5 runs. */
+    EXPECT_EQ(ws_loop_run(loop), WS_OK);
+    EXPECT_EQ(once.fired, 1);
+    EXPECT_EQ(rep.fired, 5);
+    EXPECT_EQ(ws_timer_start(loop, 0, 1, t_tick, &rep, NULL),
+              WS_ERR_INVALID_ARG);
+    ws_loop_free(loop);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The runner                                                               */
 /* ------------------------------------------------------------------------ */
@@ -2816,7 +3048,9 @@ static void test_poll_backpressure(void)
     X(forwarded_for)                                                         \
     X(ipv6)                                                                  \
     X(poll_echo)                                                             \
-    X(poll_backpressure)
+    X(poll_backpressure)                                                     \
+    X(http_on_ws_port)                                                       \
+    X(loop_timers)
 
 static const struct {
     const char *name;
