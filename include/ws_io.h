@@ -99,7 +99,9 @@ struct ws_io_handlers {
      * the same port. Answer it with ws_io_http_respond(), or stream with
      * ws_io_http_begin() + ws_io_http_write() (Server-Sent Events), now or
      * later (long polling: keep c, answer when there is news). The next
-     * request on a keep-alive connection is read after the answer.
+     * request on a keep-alive connection is read after the answer; a
+     * connection waiting for a request is closed after
+     * handshake_timeout_ms. Requests with a body get 413, HTTP/2+ 505.
      * Without on_http such requests get 400. req is valid during the call
      * only. */
     int (*on_http)(struct ws_io_conn *c, const struct ws_request *req,

@@ -2303,7 +2303,12 @@ static int http_send(struct ws_io_conn *c, const struct ws_iov *iov,
     }
     if (!c->dead && c->qhead == NULL)
         maybe_finish(c);
-    return c->queued > high ? WS_HIGH_WATER : WS_OK;
+    if (c->queued > high) {
+        c->high = 1;            /* on_drain once it is below low_water */
+        update_interest(c);
+        return WS_HIGH_WATER;
+    }
+    return WS_OK;
 }
 
 static const char *reason_phrase(unsigned status)
@@ -2318,9 +2323,11 @@ static const char *reason_phrase(unsigned status)
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
+    case 426: return "Upgrade Required";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return status < 300 ? "OK" : "Error";
     }
 }
@@ -2432,6 +2439,10 @@ static void http_process(struct ws_io_conn *c)
                 maybe_finish(c);
                 return;
             }
+            break;
+        }
+        if (req.http_major != 1) {
+            http_error(c, 505, "only HTTP/1.x is spoken here");
             break;
         }
         /* Bodies are not taken (the endpoints this is for are GETs). */
