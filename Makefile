@@ -69,11 +69,11 @@ LIB_OBJ := $(CORE_OBJ) $(IO_OBJ)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop test-tls test-node test-tools test-io valgrind-io test-conformance conformance test-m32 cppcheck soak soak-quick asan \
+.PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop test-tls test-node test-tools test-io valgrind-io test-conformance conformance test-m32 cppcheck soak soak-quick test-demo asan \
         debug valgrind check-nomalloc install uninstall clean examples
 
 EXAMPLES := $(B)/examples/core_echo $(B)/examples/poll_echo \
-            $(B)/examples/echo_server \
+            $(B)/examples/echo_server $(B)/examples/polling_vs_ws \
             $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/wscat.c examples/wsdump.c))
 
 all: $(B)/libws.a $(B)/$(SONAME) $(B)/libws.so $(B)/libws.pc examples
@@ -138,10 +138,30 @@ test-unit: $(B)/tests/ws_tests
 test-nossl:
 	$(Q)$(MAKE) --no-print-directory B=$(B)-nossl WS_OPENSSL=0 test-unit
 
-# Until the polling-vs-WebSocket demo lands: the example echo server.
-demo: $(B)/examples/core_echo
-	@echo "libws demo: echo server on ws://127.0.0.1:8080/ (Ctrl-C stops it)"
-	$(Q)$(B)/examples/core_echo 8080
+# ---- the polling-vs-WebSocket demo (server + page + --bench) --------------
+PVW_SRC := examples/polling_vs_ws/main.c examples/polling_vs_ws/server.c \
+           examples/polling_vs_ws/bench.c
+
+$(B)/examples/polling_vs_ws: $(PVW_SRC) examples/polling_vs_ws/pvw.h $(B)/libws.a include/ws.h include/ws_io.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -Iinclude -Iexamples/polling_vs_ws $(ALL_CPPFLAGS) $(TEST_CFLAGS) \
+	    -DPVW_WWW_DIR='"$(abspath examples/polling_vs_ws/www)"' $(LDFLAGS) \
+	    $(PVW_SRC) $(B)/libws.a $(IO_LIBS) -o $@
+
+demo: $(B)/examples/polling_vs_ws
+	@echo "polling_vs_ws demo: open http://127.0.0.1:8080/ (Ctrl-C stops it)"
+	$(Q)$(B)/examples/polling_vs_ws --host 127.0.0.1 --port 8080 \
+	    --www examples/polling_vs_ws/www
+
+# Bench (in-process and --reconnect), malformed requests, 2,000 idle
+# clients, SIGTERM (about 20 s); then the page in headless Chromium, with
+# a screenshot in $(B)/demo.png.
+test-demo: $(B)/examples/polling_vs_ws
+	$(Q)$(PYTHON) tests/demo/demo_test.py $(B)/examples/polling_vs_ws
+	$(Q)if command -v node >/dev/null; then node tests/demo/browser_demo.mjs $(B); \
+	elif [ "$(WS_REQUIRE_PEERS)" = 1 ]; then echo "FAIL: node missing"; exit 1; \
+	else echo "# SKIP node not installed: browser demo test skipped"; fi
 
 # Black-box tests over a real socket: raw RFC bytes, then Python
 # `websockets` as a peer (SKIP if missing; WS_REQUIRE_PEERS=1 fails).
@@ -241,7 +261,7 @@ conformance: $(B)/examples/echo_server $(B)/examples/wscat
 test-tools: $(B)/examples/wsdump
 	$(Q)$(PYTHON) tests/tools/wsdump_test.py $(B)/examples/wsdump
 
-test check: test-unit test-nossl check-nomalloc fuzz-replay test-tls test-tools test-io test-conformance soak-quick test-interop test-node
+test check: test-unit test-nossl check-nomalloc fuzz-replay test-tls test-tools test-io test-conformance soak-quick test-interop test-node test-demo
 	@echo "make test: all suites passed"
 
 # The core must never call the allocator itself (STYLE.md 5).
