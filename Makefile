@@ -69,7 +69,7 @@ LIB_OBJ := $(CORE_OBJ) $(IO_OBJ)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(B)/tests/%.o)
 
-.PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop test-tls test-node test-tools test-io valgrind-io test-conformance conformance test-m32 cppcheck soak soak-quick test-demo asan \
+.PHONY: demo all lib-core tests gdb test check test-unit test-nossl test-interop test-tls test-node test-tools test-io valgrind-io test-conformance conformance test-m32 cppcheck soak soak-quick test-demo bench bench-echo bench-parse asan \
         debug valgrind check-nomalloc install uninstall clean examples
 
 EXAMPLES := $(B)/examples/core_echo $(B)/examples/poll_echo \
@@ -211,6 +211,44 @@ valgrind-io: $(B)/io_test $(B)/examples/echo_server
 	    --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
 	    $(B)/io_test --echo-server $(B)/examples/echo_server \
 	    --gen-cert tests/io/gen_cert.sh
+
+# ---- benchmarks (tests/bench/): make bench ---------------------------------
+HAVE_WSLAY := $(shell echo 'int main(void){return 0;}' | $(CC) -x c - -o /dev/null -lwslay -lcrypto 2>/dev/null && echo 1)
+HAVE_LWS := $(shell pkg-config --exists libwebsockets 2>/dev/null && echo 1)
+BENCH_ECHO_SERVERS := $(if $(HAVE_WSLAY),$(B)/bench/wslay_echo) $(if $(HAVE_LWS),$(B)/bench/lws_echo)
+
+$(B)/bench/echo_load: tests/bench/echo_load.c $(B)/libws.a include/ws.h include/ws_io.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(TEST_CFLAGS) $(LDFLAGS) $< $(B)/libws.a $(IO_LIBS) -o $@
+
+$(B)/bench/wslay_echo: tests/bench/servers/wslay_echo.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(TEST_CFLAGS) $(LDFLAGS) $< -lwslay -lcrypto -o $@
+
+$(B)/bench/lws_echo: tests/bench/servers/lws_echo.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libwebsockets 2>/dev/null) $(LDFLAGS) $< $(shell pkg-config --libs libwebsockets 2>/dev/null) -o $@
+
+# Echo servers side by side, interleaved, pinned (about 100 s);
+# tests/bench/run_echo.sh --full for 5 rounds of 3 s.
+bench-echo: $(B)/bench/echo_load $(B)/examples/echo_server $(BENCH_ECHO_SERVERS)
+	$(Q)B=$(B) bash tests/bench/run_echo.sh
+
+# In-process receive path vs memcpy and wslay (tests/bench/README.md);
+# BENCH_ARGS=--quick is under 60 s. Without wslay its rows are skipped.
+$(B)/bench/parse: tests/bench/parse.c $(B)/libws.a include/ws.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(TEST_CFLAGS) -DHAVE_WSLAY=$(if $(HAVE_WSLAY),1,0) \
+	    $(LDFLAGS) $< $(B)/libws.a $(if $(HAVE_WSLAY),-lwslay) $(IO_LIBS) -o $@
+
+bench-parse: $(B)/bench/parse
+	$(Q)$(B)/bench/parse $(BENCH_ARGS)
+
+# The quick version of both (a few minutes).
+bench: $(B)/bench/parse $(B)/bench/echo_load $(B)/examples/echo_server $(BENCH_ECHO_SERVERS)
+	$(Q)$(B)/bench/parse --quick
+	$(Q)B=$(B) bash tests/bench/run_echo.sh
 
 # ---- hardening -------------------------------------------------------------
 # Unit tests as a 32-bit program (64-bit lengths on a 32-bit size_t).

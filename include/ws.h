@@ -210,9 +210,10 @@ int ws_frame_encode_header(uint8_t *out, size_t cap, const struct ws_frame *f,
  *
  * Byte i of src is XORed with key[(offset + i) % 4] and stored in dst;
  * dst may equal src (in place), otherwise they must not overlap.
- * Works 8 bytes per step, alignment-safe. Masking and unmasking are the
- * same operation. Resume a payload split across calls by passing the
- * number of payload bytes already processed as offset.
+ * Works 16 bytes per step with SSE2 (x86), else 8, alignment-safe.
+ * Masking and unmasking are the same operation. Resume a payload split
+ * across calls by passing the number of payload bytes already processed
+ * as offset.
  */
 void ws_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4],
              uint64_t offset);

@@ -48,6 +48,224 @@ static uint32_t lead_state(uint8_t b)
     return REJECT;                    /* 80-C1 (stray tail, overlong), F5-FF */
 }
 
+/*
+ * Speed. Most text is ASCII, and most of the rest is short characters
+ * between ASCII runs, where a byte-at-a-time state machine pays a branch
+ * misprediction per character. So ws_utf8_feed() runs in two gears:
+ *
+ *   valid_prefix()  the fast gear, used whenever the state is ACCEPT (at a
+ *                   character boundary). It checks many bytes at once and
+ *                   returns how far the text is certainly valid, always
+ *                   stopping at a character boundary. It never decides
+ *                   that text is invalid: where it sees (or suspects) a
+ *                   problem it stops early, at the start of the character
+ *                   concerned.
+ *   the DFA below   the exact gear: it takes over from there for a few
+ *                   bytes and finds the precise failing byte (fail fast
+ *                   needs its position), finishes a character that the
+ *                   input splits, and keeps the state between calls.
+ *
+ * So results do not depend on the fast gear at all, only speed does:
+ * valid_prefix() may return any boundary up to the true one. On x86 with
+ * SSE2 (every x86-64) it validates 64 bytes per step, multi-byte
+ * characters included; elsewhere it skips ASCII 16 bytes per step with
+ * 64-bit words. WS_NO_SIMD forces the portable version (build the tests
+ * with CPPFLAGS=-DWS_NO_SIMD to check it gives the same answers).
+ */
+#if !defined(WS_NO_SIMD) &&                                                  \
+    (defined(__SSE2__) || defined(_M_X64) ||                                 \
+     (defined(_M_IX86_FP) && _M_IX86_FP >= 2))
+#define WS_UTF8_SSE2 1
+#include <emmintrin.h>
+#endif
+
+/* Bytes the exact gear handles after the fast gear stopped early, before
+ * handing back: enough to pass the 64 bytes the fast gear balked at (plus
+ * the up to 3 bytes of a character it backed up over). */
+#define SLOW_SPAN 80u
+
+#ifdef WS_UTF8_SSE2
+
+/* Start of the character that byte i is in, or i itself: p[lo..i) is
+ * valid UTF-8 that begins on a character boundary, so at most 3
+ * continuation bytes stand between i and the lead byte of an incomplete
+ * character. */
+static size_t char_start(const uint8_t *p, size_t lo, size_t i)
+{
+    size_t k = i;
+
+    while (k > lo && i - k < 3 && (p[k - 1] & 0xC0u) == 0x80u)
+        k--;
+    if (k > lo && p[k - 1] >= 0xC0u) {
+        size_t len = p[k - 1] >= 0xF0u ? 4 : p[k - 1] >= 0xE0u ? 3 : 2;
+        if (k - 1 + len > i)
+            return k - 1;       /* its character does not end before i */
+    }
+    return i;
+}
+
+/*
+ * Nonzero bytes where the 16 bytes in cur break a rule of RFC 3629 4, given the 16
+ * bytes before them in prev (only its last 3 matter). The idea (as in
+ * simdjson's and Keiser-Lemire's validators, here with plain SSE2
+ * compares instead of table shuffles): valid UTF-8 is exactly
+ *
+ *   1. every byte is a continuation byte (80-BF) if and only if a lead
+ *      byte 1, 2 or 3 places before it asks for one: C0-FF asks for the
+ *      next byte, E0-FF for the second, F0-FF for the third;
+ *   2. no byte is C0, C1 or F5-FF;
+ *   3. the byte after E0 is >= A0, after ED <= 9F, after F0 >= 90, after
+ *      F4 <= 8F (no overlong forms, surrogates, or values > U+10FFFF).
+ *
+ * p1, p2, p3 hold, for each byte, the byte 1, 2, 3 places before it.
+ * Signed byte compares do unsigned work here: as int8_t, 80-BF are
+ * -128..-65, below C0-FF (-64..-1), below ASCII (0..127).
+ */
+static __m128i block_errors(__m128i prev, __m128i cur)
+{
+    const __m128i zero = _mm_setzero_si128();
+    __m128i p1 = _mm_or_si128(_mm_slli_si128(cur, 1), _mm_srli_si128(prev, 15));
+    __m128i p2 = _mm_or_si128(_mm_slli_si128(cur, 2), _mm_srli_si128(prev, 14));
+    __m128i p3 = _mm_or_si128(_mm_slli_si128(cur, 3), _mm_srli_si128(prev, 13));
+    __m128i must, is_cont, err;
+
+    /* Rule 1. Saturating subtraction leaves a nonzero (positive) byte
+     * exactly where the byte before is >= C0, 2 before >= E0, 3 before
+     * >= F0. */
+    must = _mm_or_si128(_mm_subs_epu8(p1, _mm_set1_epi8((char)0xBF)),
+                        _mm_subs_epu8(p2, _mm_set1_epi8((char)0xDF)));
+    must = _mm_or_si128(must, _mm_subs_epu8(p3, _mm_set1_epi8((char)0xEF)));
+    must = _mm_cmpgt_epi8(must, zero);
+    is_cont = _mm_cmplt_epi8(cur, _mm_set1_epi8((char)0xC0));
+    err = _mm_xor_si128(must, is_cont);
+
+    /* Rule 2: C0/C1 (overlong 2-byte forms), F5-FF (beyond U+10FFFF). */
+    err = _mm_or_si128(err, _mm_cmpeq_epi8(
+                                _mm_and_si128(cur, _mm_set1_epi8((char)0xFE)),
+                                _mm_set1_epi8((char)0xC0)));
+    err = _mm_or_si128(err, _mm_subs_epu8(cur, _mm_set1_epi8((char)0xF4)));
+
+    /* Rule 3. Only continuation bytes matter here (anything else after
+     * a lead byte already failed rule 1), so signed compares suffice. */
+    err = _mm_or_si128(err, _mm_and_si128(
+        _mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xE0)),
+        _mm_cmplt_epi8(cur, _mm_set1_epi8((char)0xA0))));
+    err = _mm_or_si128(err, _mm_and_si128(
+        _mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xED)),
+        _mm_cmpgt_epi8(cur, _mm_set1_epi8((char)0x9F))));
+    err = _mm_or_si128(err, _mm_and_si128(
+        _mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xF0)),
+        _mm_cmplt_epi8(cur, _mm_set1_epi8((char)0x90))));
+    err = _mm_or_si128(err, _mm_and_si128(
+        _mm_cmpeq_epi8(p1, _mm_set1_epi8((char)0xF4)),
+        _mm_cmpgt_epi8(cur, _mm_set1_epi8((char)0x8F))));
+    return err;
+}
+
+static int any_nonzero(__m128i v)
+{
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) !=
+           0xFFFF;
+}
+
+/* Nonzero if a character starting in cur goes on past its end: byte 15
+ * >= C0, byte 14 >= E0 or byte 13 >= F0. */
+static int block_ends_inside_char(__m128i cur)
+{
+    const __m128i last = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                       -1, -1, -1, -1, (char)0xEF,
+                                       (char)0xDF, (char)0xBF);
+    return any_nonzero(_mm_subs_epu8(cur, last));
+}
+
+/*
+ * The fast gear (SSE2): see above. Call only at a character boundary.
+ * 64 bytes per step: all ASCII (one OR, one movemask) is skipped at once;
+ * otherwise the four blocks are checked and their errors tested once, so
+ * text that mixes ASCII and other characters runs without a branch per
+ * block. An error stops it at the start of the 64 bytes (or of the
+ * character straddling into them).
+ */
+static size_t valid_prefix(const uint8_t *p, size_t n)
+{
+    const __m128i zero = _mm_setzero_si128();
+    __m128i prev = zero, cur;
+    uint8_t tail[16];
+    int pending = 0;            /* the last block ends inside a character */
+    size_t i = 0;
+
+    for (; i + 64 <= n; i += 64) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(p + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(p + i + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(p + i + 32));
+        __m128i d = _mm_loadu_si128((const __m128i *)(p + i + 48));
+        __m128i err;
+
+        if (!pending &&
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b),
+                                           _mm_or_si128(c, d))) == 0) {
+            prev = zero;        /* ASCII asks nothing of what follows */
+            continue;
+        }
+        err = _mm_or_si128(block_errors(prev, a), block_errors(a, b));
+        err = _mm_or_si128(err, block_errors(b, c));
+        err = _mm_or_si128(err, block_errors(c, d));
+        if (any_nonzero(err))
+            return char_start(p, 0, i);
+        pending = block_ends_inside_char(d);
+        prev = d;
+    }
+    /* The last 0..3 whole blocks, then the last 1..15 bytes padded with
+     * zeros: ASCII, which asks for nothing, but ends an unfinished
+     * character with an "error" (the exact gear then sees that it is only
+     * unfinished). Short messages live here, so an ASCII block skips the
+     * full check. */
+    for (; i < n; i += 16) {
+        if (i + 16 <= n) {
+            cur = _mm_loadu_si128((const __m128i *)(p + i));
+        } else {
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, p + i, n - i);
+            cur = _mm_loadu_si128((const __m128i *)tail);
+        }
+        if (pending || _mm_movemask_epi8(cur) != 0) {
+            if (any_nonzero(block_errors(prev, cur)))
+                return char_start(p, 0, i);
+            pending = block_ends_inside_char(cur);
+        }
+        prev = cur;
+        if (i + 16 > n)
+            return n;           /* the padded block: nothing unfinished */
+    }
+    return pending ? char_start(p, 0, n) : n;
+}
+
+#else
+
+/* The fast gear, portable: skip ASCII, 16 bytes (two 64-bit words) per
+ * step, then 8; the exact gear does the rest. */
+static size_t valid_prefix(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+
+    for (; i + 16 <= n; i += 16) {
+        uint64_t a, b;
+        memcpy(&a, p + i, 8);
+        memcpy(&b, p + i + 8, 8);
+        if ((a | b) & 0x8080808080808080ull)
+            break;
+    }
+    for (; i + 8 <= n; i += 8) {
+        uint64_t a;
+        memcpy(&a, p + i, 8);
+        if (a & 0x8080808080808080ull)
+            break;
+    }
+    return i;
+}
+
+#endif
+
 /* see ws.h */
 void ws_utf8_reset(struct ws_utf8 *u)
 {
@@ -58,7 +276,7 @@ void ws_utf8_reset(struct ws_utf8 *u)
 int ws_utf8_feed(struct ws_utf8 *u, const uint8_t *p, size_t n, size_t *valid)
 {
     uint32_t s = u->state;
-    size_t i = 0;
+    size_t i = 0, stop = 0;
 
     if (s == REJECT) {
         if (valid)
@@ -69,20 +287,20 @@ int ws_utf8_feed(struct ws_utf8 *u, const uint8_t *p, size_t n, size_t *valid)
         uint8_t b = p[i];
 
         if (s == ACCEPT) {
-            /* ASCII fast path: skip 8 bytes at a time while no byte has
-             * its top bit set. */
-            while (i + 8 <= n) {
-                uint64_t w;
-                memcpy(&w, p + i, 8);
-                if (w & 0x8080808080808080ull)
+            if (i >= stop) {
+                /* Fast gear; then the exact gear for SLOW_SPAN bytes
+                 * from wherever it stopped. */
+                i += valid_prefix(p + i, n - i);
+                if (i == n)
                     break;
-                i += 8;
+                stop = n - i > SLOW_SPAN ? i + SLOW_SPAN : n;
+                b = p[i];
             }
-            while (i < n && p[i] < 0x80)
+            if (b < 0x80) {
                 i++;
-            if (i == n)
-                break;
-            s = lead_state(p[i]);
+                continue;
+            }
+            s = lead_state(b);
             if (s == REJECT)
                 break;
             i++;
