@@ -537,6 +537,29 @@ static void free_queue(struct ws_io_conn *c)
     c->queued = 0;
 }
 
+/* Remember the code and reason on_close will report. */
+static void set_close(struct ws_io_conn *c, unsigned code, const char *reason,
+                      size_t n)
+{
+    n = n < WS_CLOSE_REASON_MAX ? n : WS_CLOSE_REASON_MAX;
+    c->close_code = code;
+    memcpy(c->close_reason, reason, n);
+    c->close_reason[n] = '\0';
+    c->close_reason_len = n;
+}
+
+/* Take c off the loop's list of live connections. */
+static void unlink_conn(struct ws_loop *loop, struct ws_io_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        loop->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    loop->nconns--;
+}
+
 /*
  * End the connection now: close the socket, run on_close (once), and put
  * the memory on the loop's dead list, freed after the current batch.
@@ -565,12 +588,7 @@ static void conn_end(struct ws_io_conn *c)
         /* Ended without a close frame settling it (e.g. a failed opening
          * handshake): abnormal closure, with the core's reason. */
         const char *why = c->core_ready ? ws_conn_get_reason(&c->conn) : "";
-        size_t n = strlen(why);
-        n = n < WS_CLOSE_REASON_MAX ? n : WS_CLOSE_REASON_MAX;
-        c->close_code = WS_CLOSE_ABNORMAL;
-        memcpy(c->close_reason, why, n);
-        c->close_reason[n] = '\0';
-        c->close_reason_len = n;
+        set_close(c, WS_CLOSE_ABNORMAL, why, strlen(why));
     }
     heap_remove(loop, c);
     unwatch(loop, &c->h);
@@ -586,14 +604,7 @@ static void conn_end(struct ws_io_conn *c)
     free_queue(c);
     if (c->core_ready)
         ws_conn_reset(&c->conn);
-    /* unlink from the live list */
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        loop->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    loop->nconns--;
+    unlink_conn(loop, c);
     c->next_dead = loop->dead;
     loop->dead = c;
     if (hd && hd->on_close)
@@ -633,15 +644,8 @@ static void conn_fail(struct ws_io_conn *c, int error, const char *why)
         return;
     if (c->error == 0)
         c->error = error;
-    if (c->close_code == 0) {
-        /* No close frame settled it: abnormal closure (RFC 6455 7.1.5). */
-        size_t n = strlen(why);
-        n = n < WS_CLOSE_REASON_MAX ? n : WS_CLOSE_REASON_MAX;
-        c->close_code = WS_CLOSE_ABNORMAL;
-        memcpy(c->close_reason, why, n);
-        c->close_reason[n] = '\0';
-        c->close_reason_len = n;
-    }
+    if (c->close_code == 0)     /* no close frame settled it (7.1.5) */
+        set_close(c, WS_CLOSE_ABNORMAL, why, strlen(why));
     conn_end(c);
 }
 
@@ -1166,15 +1170,12 @@ static int core_close(struct ws_conn *core, unsigned code, const char *reason,
     struct ws_io_conn *c = user;
 
     (void)core;
+    /* After over_limit() the 1008 we sent stays the reported code. */
     if (c->close_code == 0 || c->close_code == WS_CLOSE_ABNORMAL ||
-        c->close_code == WS_CLOSE_POLICY_VIOLATION) {
-        if (c->close_code != WS_CLOSE_POLICY_VIOLATION)
-            c->close_code = code;
-        n = n < WS_CLOSE_REASON_MAX ? n : WS_CLOSE_REASON_MAX;
-        memcpy(c->close_reason, reason, n);
-        c->close_reason[n] = '\0';
-        c->close_reason_len = n;
-    }
+        c->close_code == WS_CLOSE_POLICY_VIOLATION)
+        set_close(c, c->close_code == WS_CLOSE_POLICY_VIOLATION
+                         ? WS_CLOSE_POLICY_VIOLATION : code,
+                  reason, n);
     return 0;
 }
 
@@ -1273,15 +1274,9 @@ static void feed_core(struct ws_io_conn *c, uint8_t *p, size_t n)
     }
     if (c->dead)
         return;
-    if (rv != WS_OK && rv != WS_PAUSED) {
-        if (c->error == 0)
-            c->error = rv;
-        if (ws_conn_get_close_code(&c->conn) == WS_CLOSE_ABNORMAL &&
-            ws_err_close_code(rv) != 0 && c->close_code == 0) {
-            /* we failed the connection: report the code we sent */
-            c->close_code = ws_err_close_code(rv);
-        }
-    }
+    /* A failure's close code reaches us through core_close already. */
+    if (rv != WS_OK && rv != WS_PAUSED && c->error == 0)
+        c->error = rv;
 }
 
 static int handshaking(struct ws_io_conn *c)
@@ -2278,13 +2273,7 @@ fail:
         close(c->h.fd);
     c->h.fd = -1;
     c->dead = 1;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        loop->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    loop->nconns--;
+    unlink_conn(loop, c);
     conn_free(c);
     return rv;
 }
