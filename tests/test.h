@@ -32,6 +32,18 @@ void test_note(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+/* A growing byte string for building inputs and recording outputs. The
+ * helpers abort() if memory runs out (tests only). */
+struct bytes {
+    uint8_t *p;
+    size_t n, cap;
+};
+void bytes_reserve(struct bytes *b, size_t extra);
+void bytes_add(struct bytes *b, const void *p, size_t n);
+void bytes_byte(struct bytes *b, unsigned v);
+void bytes_str(struct bytes *b, const char *s);
+void bytes_free(struct bytes *b);
+
 /* Deterministic PRNG for property tests (xorshift64*). */
 uint64_t test_rand(uint64_t *state);
 

@@ -10,41 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* ---- a growing byte string ------------------------------------------- */
-
-struct bytes {
-    uint8_t *p;
-    size_t n, cap;
-};
-
-static void bytes_add(struct bytes *b, const void *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (b->p == NULL)
-            abort();
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-static void bytes_byte(struct bytes *b, unsigned v)
-{
-    uint8_t x = (uint8_t)v;
-    bytes_add(b, &x, 1);
-}
-
-static void bytes_free(struct bytes *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
-
 /* ---- the recorder: callbacks write an event log ------------------------ */
 
 struct rec {

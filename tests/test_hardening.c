@@ -19,44 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* ---- a growing byte string ------------------------------------------- */
-
-struct hbytes {
-    uint8_t *p;
-    size_t n, cap;
-};
-
-static void hb_add(struct hbytes *b, const void *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (b->p == NULL)
-            abort();
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-static void hb_str(struct hbytes *b, const char *s)
-{
-    hb_add(b, s, strlen(s));
-}
-
-static void hb_free(struct hbytes *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
-
 /* ---- the peer: counts events, keeps what the connection sent ----------- */
 
 struct peer {
-    struct hbytes out;
+    struct bytes out;
     int opens, begins, ends, messages, closes;
     uint64_t data_bytes;     /* streamed payload bytes */
     size_t last_len;         /* length of the last whole message */
@@ -73,7 +39,7 @@ static int p_send(struct ws_conn *c, const struct ws_iov *iov, size_t cnt,
 
     (void)c;
     for (i = 0; i < cnt; i++) {
-        hb_add(&p->out, iov[i].base, iov[i].len);
+        bytes_add(&p->out, iov[i].base, iov[i].len);
         w += iov[i].len;
     }
     *written = w;
@@ -176,7 +142,7 @@ static void *p_realloc(void *ctx, void *old, size_t old_size, size_t size)
 
 /* Append a frame header with any 64-bit length; masked (client to server)
  * with the fixed key add_frame() masks payloads with, or unmasked. */
-static void add_header(struct hbytes *b, unsigned fin, unsigned opcode,
+static void add_header(struct bytes *b, unsigned fin, unsigned opcode,
                        uint64_t len, int masked)
 {
     static const uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
@@ -191,11 +157,11 @@ static void add_header(struct hbytes *b, unsigned fin, unsigned opcode,
     f.masked = masked ? 1u : 0u;
     memcpy(f.mask, key, 4);
     EXPECT_EQ(ws_frame_encode_header(hdr, sizeof hdr, &f, &hl), WS_OK);
-    hb_add(b, hdr, hl);
+    bytes_add(b, hdr, hl);
 }
 
 /* Append a whole masked frame whose payload is n bytes of 'x'. */
-static void add_frame(struct hbytes *b, unsigned fin, unsigned opcode,
+static void add_frame(struct bytes *b, unsigned fin, unsigned opcode,
                       size_t n)
 {
     static const uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
@@ -208,7 +174,7 @@ static void add_frame(struct hbytes *b, unsigned fin, unsigned opcode,
         if (tmp == NULL)
             abort();
         memset(tmp, 'x', n);
-        hb_add(b, tmp, n);
+        bytes_add(b, tmp, n);
         free(tmp);
         ws_mask(b->p + at, b->p + at, n, key, 0);
     }
@@ -247,7 +213,7 @@ static int hc_init(struct hconn *h, const struct ws_callbacks *cb,
 static void hc_free(struct hconn *h)
 {
     ws_conn_reset(&h->c);
-    hb_free(&h->peer.out);
+    bytes_free(&h->peer.out);
     free(h->buf);
     h->buf = NULL;
 }
@@ -278,7 +244,7 @@ static int hc_feed(struct hconn *h, const uint8_t *in, size_t n, size_t step)
 
 /* The close code of the last close frame in what the connection sent
  * (after an HTTP head, if any): 1005 for an empty one, 0 if none. */
-static unsigned sent_close_code(const struct hbytes *out)
+static unsigned sent_close_code(const struct bytes *out)
 {
     size_t off = 0;
     unsigned code = 0;
@@ -338,7 +304,7 @@ void test_hardening_len_2p32_default_limits_1009(void)
         for (k = 0; k < 2; k++) {
             for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
                 struct hconn h;
-                struct hbytes in = {0};
+                struct bytes in = {0};
                 int rv;
 
                 hc_setup(&h, r ? WS_ROLE_CLIENT : WS_ROLE_SERVER, 0);
@@ -348,12 +314,12 @@ void test_hardening_len_2p32_default_limits_1009(void)
                 }
                 EXPECT_EQ(hc_init(&h, k ? &whole : &streaming, 4096), WS_OK);
                 add_header(&in, 1, WS_OPCODE_BINARY, lens[i], !r);
-                hb_str(&in, "abc");
+                bytes_str(&in, "abc");
                 rv = hc_feed(&h, in.p, in.n, 0);
                 expect_failed(&h, rv, WS_ERR_TOO_BIG, 1009);
                 EXPECT_EQ(h.peer.begins, 0);
                 EXPECT_EQ(h.peer.data_bytes, 0);
-                hb_free(&in);
+                bytes_free(&in);
                 hc_free(&h);
             }
         }
@@ -370,7 +336,7 @@ void test_hardening_len_2p32_whole_message_alloc(void)
     static const struct ws_allocator alloc_tmpl = {p_realloc, NULL};
     struct ws_allocator alloc = alloc_tmpl;
     struct hconn h;
-    struct hbytes in = {0};
+    struct bytes in = {0};
     uint64_t len = TWO_32 + 1;
     int rv;
 
@@ -380,7 +346,7 @@ void test_hardening_len_2p32_whole_message_alloc(void)
     h.cfg.max_message = (uint64_t)1 << 33;
     EXPECT_EQ(hc_init(&h, &whole, 4096), WS_OK);
     add_header(&in, 1, WS_OPCODE_BINARY, len, 1);
-    hb_str(&in, "abcd");
+    bytes_str(&in, "abcd");
     rv = hc_feed(&h, in.p, in.n, 0);
     if ((uint64_t)SIZE_MAX < len) {
         test_note("32-bit size_t: 2^32 + 1 refused at the header");
@@ -392,7 +358,7 @@ void test_hardening_len_2p32_whole_message_alloc(void)
         EXPECT_EQ(h.peer.messages, 0);
         EXPECT_TRUE(h.peer.alloc_peak >= 4);
     }
-    hb_free(&in);
+    bytes_free(&in);
     hc_free(&h);
 
     /* Exactly SIZE_MAX is the largest whole message: a 32-bit build takes
@@ -406,7 +372,7 @@ void test_hardening_len_2p32_whole_message_alloc(void)
         add_header(&in, 1, WS_OPCODE_BINARY, (uint64_t)SIZE_MAX, 1);
         EXPECT_EQ(hc_feed(&h, in.p, in.n, 0), WS_OK);
         EXPECT_EQ(ws_conn_get_state(&h.c), WS_STATE_OPEN);
-        hb_free(&in);
+        bytes_free(&in);
         hc_free(&h);
     }
 }
@@ -417,7 +383,7 @@ void test_hardening_len_2p32_whole_message_alloc(void)
 void test_hardening_len_2p32_streams_untruncated(void)
 {
     struct hconn h;
-    struct hbytes in = {0};
+    struct bytes in = {0};
     uint8_t *chunk;
     size_t n = 1 << 16, i;
 
@@ -439,7 +405,7 @@ void test_hardening_len_2p32_streams_untruncated(void)
     EXPECT_EQ(h.peer.closes, 0);
     EXPECT_EQ(ws_conn_get_state(&h.c), WS_STATE_OPEN);
     free(chunk);
-    hb_free(&in);
+    bytes_free(&in);
     hc_free(&h);
 }
 
@@ -451,7 +417,7 @@ void test_hardening_len_codec_64bit(void)
     size_t i;
 
     for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-        struct hbytes b = {0};
+        struct bytes b = {0};
         struct ws_frame f;
         size_t used;
 
@@ -459,7 +425,7 @@ void test_hardening_len_codec_64bit(void)
         EXPECT_EQ(ws_frame_decode_header(&f, b.p, b.n, &used, NULL), WS_OK);
         EXPECT_EQ(used, b.n);
         EXPECT_TRUE(f.length == lens[i]);
-        hb_free(&b);
+        bytes_free(&b);
     }
     {
         uint8_t hdr[WS_FRAME_HEADER_MAX];
@@ -487,7 +453,7 @@ void test_hardening_max_frame_boundary(void)
     for (i = 0; i < sizeof limits / sizeof limits[0]; i++) {
         for (over = 0; over < 2; over++) {
             struct hconn h;
-            struct hbytes in = {0};
+            struct bytes in = {0};
             size_t n = (size_t)limits[i] + over;
             int rv;
 
@@ -507,7 +473,7 @@ void test_hardening_max_frame_boundary(void)
                 EXPECT_EQ(h.peer.ends, 1);
                 EXPECT_EQ(h.peer.data_bytes, 2 * limits[i]);
             }
-            hb_free(&in);
+            bytes_free(&in);
             hc_free(&h);
         }
     }
@@ -520,7 +486,7 @@ void test_hardening_max_frame_default(void)
 
     for (over = 0; over < 2; over++) {
         struct hconn h;
-        struct hbytes in = {0};
+        struct bytes in = {0};
         int rv;
 
         hc_setup(&h, WS_ROLE_SERVER, 0);
@@ -535,7 +501,7 @@ void test_hardening_max_frame_default(void)
             EXPECT_EQ(h.peer.begins, 1);
             EXPECT_EQ(ws_conn_get_state(&h.c), WS_STATE_OPEN);
         }
-        hb_free(&in);
+        bytes_free(&in);
         hc_free(&h);
     }
 }
@@ -553,7 +519,7 @@ void test_hardening_max_message_boundary(void)
         for (shape = 0; shape < 2; shape++) {
             for (over = 0; over < 2; over++) {
                 struct hconn h;
-                struct hbytes in = {0};
+                struct bytes in = {0};
                 size_t n = limit + over;
                 int rv;
 
@@ -584,7 +550,7 @@ void test_hardening_max_message_boundary(void)
                     else
                         EXPECT_EQ(h.peer.data_bytes, limit);
                 }
-                hb_free(&in);
+                bytes_free(&in);
                 hc_free(&h);
             }
         }
@@ -599,7 +565,7 @@ void test_hardening_max_message_default(void)
 
     for (over = 0; over < 2; over++) {
         struct hconn h;
-        struct hbytes in = {0};
+        struct bytes in = {0};
         int rv;
 
         hc_setup(&h, WS_ROLE_SERVER, 0);
@@ -614,7 +580,7 @@ void test_hardening_max_message_default(void)
             EXPECT_EQ(ws_conn_get_state(&h.c), WS_STATE_OPEN);
         }
         EXPECT_EQ(h.peer.data_bytes, WS_DEFAULT_MAX_MESSAGE - 10);
-        hb_free(&in);
+        bytes_free(&in);
         hc_free(&h);
     }
 }
@@ -630,7 +596,7 @@ void test_hardening_message_buf_and_alloc_boundary(void)
         for (over = 0; over < 2; over++) {
             struct ws_allocator alloc = alloc_tmpl;
             struct hconn h;
-            struct hbytes in = {0};
+            struct bytes in = {0};
             const size_t limit = use_alloc ? 5000 : 128;
             int rv;
 
@@ -658,7 +624,7 @@ void test_hardening_message_buf_and_alloc_boundary(void)
             }
             if (use_alloc)
                 EXPECT_TRUE(h.peer.alloc_peak <= limit);
-            hb_free(&in);
+            bytes_free(&in);
             hc_free(&h);
         }
     }
@@ -682,7 +648,7 @@ void test_hardening_alloc_buffer_released_after_big_message(void)
     h.cfg.max_message = 1 << 20;
     EXPECT_EQ(hc_init(&h, &whole, 4096), WS_OK);
     for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        struct hbytes in = {0};
+        struct bytes in = {0};
         size_t n = sizes[i];
 
         /* Fragmented, so it goes through the reassembly buffer. */
@@ -699,7 +665,7 @@ void test_hardening_alloc_buffer_released_after_big_message(void)
             EXPECT_TRUE(h.peer.alloc_live <= 65536);
             kept = h.peer.alloc_live;
         }
-        hb_free(&in);
+        bytes_free(&in);
     }
     EXPECT_TRUE(h.peer.alloc_peak == 1 << 20);
     hc_free(&h);
@@ -711,7 +677,7 @@ void test_hardening_alloc_buffer_released_after_big_message(void)
 static void fragments_case(uint32_t limit, uint32_t frames, int want_ok)
 {
     struct hconn h;
-    struct hbytes in = {0};
+    struct bytes in = {0};
     uint32_t i;
     int rv;
 
@@ -730,7 +696,7 @@ static void fragments_case(uint32_t limit, uint32_t frames, int want_ok)
         expect_failed(&h, rv, WS_ERR_TOO_BIG, 1009);
         EXPECT_EQ(h.peer.ends, 0);
     }
-    hb_free(&in);
+    bytes_free(&in);
     hc_free(&h);
 }
 
@@ -740,7 +706,7 @@ static void fragments_case(uint32_t limit, uint32_t frames, int want_ok)
 void test_hardening_max_fragments_boundary(void)
 {
     struct hconn h;
-    struct hbytes in = {0};
+    struct bytes in = {0};
     int m;
 
     fragments_case(1, 1, 1);
@@ -760,7 +726,7 @@ void test_hardening_max_fragments_boundary(void)
     }
     EXPECT_EQ(hc_feed(&h, in.p, in.n, 0), WS_OK);
     EXPECT_EQ(h.peer.ends, 5);
-    hb_free(&in);
+    bytes_free(&in);
     hc_free(&h);
 }
 
@@ -777,40 +743,40 @@ void test_hardening_max_fragments_boundary(void)
 
 /* A request of exactly total bytes: REQ_HEAD, extra "X-N: i" lines, then
  * one X-Pad line sized to fill, then the blank line. */
-static void make_request(struct hbytes *b, size_t extra_lines, size_t total)
+static void make_request(struct bytes *b, size_t extra_lines, size_t total)
 {
     char line[64];
     size_t i, pad;
 
-    hb_str(b, REQ_HEAD);
+    bytes_str(b, REQ_HEAD);
     for (i = 0; i < extra_lines; i++) {
         snprintf(line, sizeof line, "X-N: %zu\r\n", i);
-        hb_str(b, line);
+        bytes_str(b, line);
     }
     if (total == 0) {
-        hb_str(b, "\r\n");
+        bytes_str(b, "\r\n");
         return;
     }
     /* "X-Pad: " + pad + "\r\n" + "\r\n" */
     EXPECT_TRUE(total >= b->n + 11);
     pad = total - b->n - 11;
-    hb_str(b, "X-Pad: ");
+    bytes_str(b, "X-Pad: ");
     for (i = 0; i < pad; i++)
-        hb_str(b, "a");
-    hb_str(b, "\r\n\r\n");
+        bytes_str(b, "a");
+    bytes_str(b, "\r\n\r\n");
     EXPECT_EQ(b->n, total);
 }
 
 /* Feed req to a server (whole, or byte by byte) then a masked text frame
  * in the same input; expect 101 + the message, or a 431 answer. */
-static void server_handshake_case(struct hconn *h, const struct hbytes *req,
+static void server_handshake_case(struct hconn *h, const struct bytes *req,
                                   size_t buflen, size_t step, int want_ok)
 {
-    struct hbytes in = {0};
+    struct bytes in = {0};
     int rv;
 
     EXPECT_EQ(hc_init(h, &streaming, buflen), WS_OK);
-    hb_add(&in, req->p, req->n);
+    bytes_add(&in, req->p, req->n);
     add_frame(&in, 1, WS_OPCODE_TEXT, 5);
     rv = hc_feed(h, in.p, in.n, step);
     if (want_ok) {
@@ -828,7 +794,7 @@ static void server_handshake_case(struct hconn *h, const struct hbytes *req,
         EXPECT_TRUE(h->peer.out.n >= 12 &&
                     memcmp(h->peer.out.p, "HTTP/1.1 431", 12) == 0);
     }
-    hb_free(&in);
+    bytes_free(&in);
     hc_free(h);
 }
 
@@ -842,26 +808,26 @@ void test_hardening_max_handshake_boundary(void)
 
     for (step = 0; step < 2; step++) {
         for (over = 0; over < 2; over++) {
-            struct hbytes req = {0};
+            struct bytes req = {0};
 
             /* Explicit limit below the buffer. */
             make_request(&req, 0, 300 + over);
             hc_setup(&h, WS_ROLE_SERVER, 1);
             h.cfg.max_handshake = 300;
             server_handshake_case(&h, &req, 4096, step, !over);
-            hb_free(&req);
+            bytes_free(&req);
 
             /* Default 8192, buffer larger. */
             make_request(&req, 0, WS_DEFAULT_MAX_HANDSHAKE + over);
             hc_setup(&h, WS_ROLE_SERVER, 1);
             server_handshake_case(&h, &req, 16384, step, !over);
-            hb_free(&req);
+            bytes_free(&req);
 
             /* The buffer bounds it too: buflen 1000, limit 8192. */
             make_request(&req, 0, 1000 + over);
             hc_setup(&h, WS_ROLE_SERVER, 1);
             server_handshake_case(&h, &req, 1000, step, !over);
-            hb_free(&req);
+            bytes_free(&req);
         }
     }
 }
@@ -875,19 +841,19 @@ void test_hardening_max_headers_boundary(void)
 
     for (step = 0; step < 2; step++) {
         for (over = 0; over < 2; over++) {
-            struct hbytes req = {0};
+            struct bytes req = {0};
 
             make_request(&req, 10 - REQ_HEAD_LINES + over, 0);
             hc_setup(&h, WS_ROLE_SERVER, 1);
             h.cfg.max_headers = 10;
             server_handshake_case(&h, &req, 4096, step, !over);
-            hb_free(&req);
+            bytes_free(&req);
 
             make_request(&req, WS_DEFAULT_MAX_HEADERS - REQ_HEAD_LINES + over,
                          0);
             hc_setup(&h, WS_ROLE_SERVER, 1);
             server_handshake_case(&h, &req, 4096, step, !over);
-            hb_free(&req);
+            bytes_free(&req);
         }
     }
 }
@@ -899,7 +865,7 @@ static void client_response_case(uint32_t limit, size_t total, size_t step,
 {
     char accept[WS_ACCEPT_LEN + 1];
     struct hconn h;
-    struct hbytes resp = {0};
+    struct bytes resp = {0};
     size_t i, pad;
     int rv;
 
@@ -907,20 +873,20 @@ static void client_response_case(uint32_t limit, size_t total, size_t step,
     h.cfg.max_handshake = limit;
     EXPECT_EQ(hc_init(&h, &streaming, 16384), WS_OK);
     EXPECT_EQ(ws_accept_key(h.c.key, WS_KEY_LEN, accept), WS_OK);
-    hb_str(&resp, "HTTP/1.1 101 Switching Protocols\r\n"
+    bytes_str(&resp, "HTTP/1.1 101 Switching Protocols\r\n"
                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                   "Sec-WebSocket-Accept: ");
-    hb_str(&resp, accept);
-    hb_str(&resp, "\r\n");
+    bytes_str(&resp, accept);
+    bytes_str(&resp, "\r\n");
     EXPECT_TRUE(total >= resp.n + 11);
     pad = total - resp.n - 11;
-    hb_str(&resp, "X-Pad: ");
+    bytes_str(&resp, "X-Pad: ");
     for (i = 0; i < pad; i++)
-        hb_str(&resp, "a");
-    hb_str(&resp, "\r\n\r\n");
+        bytes_str(&resp, "a");
+    bytes_str(&resp, "\r\n\r\n");
     EXPECT_EQ(resp.n, total);
     add_header(&resp, 1, WS_OPCODE_TEXT, 2, 0);     /* server frame */
-    hb_str(&resp, "hi");
+    bytes_str(&resp, "hi");
     rv = hc_feed(&h, resp.p, resp.n, step);
     if (want_ok) {
         EXPECT_EQ(rv, WS_OK);
@@ -931,7 +897,7 @@ static void client_response_case(uint32_t limit, size_t total, size_t step,
         EXPECT_EQ(ws_conn_get_state(&h.c), WS_STATE_CLOSED);
         EXPECT_EQ(h.peer.opens, 0);
     }
-    hb_free(&resp);
+    bytes_free(&resp);
     hc_free(&h);
 }
 

@@ -86,6 +86,48 @@ void test_note(const char *fmt, ...)
     fflush(stdout);
 }
 
+void bytes_reserve(struct bytes *b, size_t extra)
+{
+    size_t cap = b->cap ? b->cap : 256;
+    uint8_t *p;
+
+    if (b->n + extra <= b->cap)
+        return;
+    while (cap < b->n + extra)
+        cap *= 2;
+    p = realloc(b->p, cap);
+    if (p == NULL)
+        abort();
+    b->p = p;
+    b->cap = cap;
+}
+
+void bytes_add(struct bytes *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return;
+    bytes_reserve(b, n);
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+void bytes_byte(struct bytes *b, unsigned v)
+{
+    uint8_t x = (uint8_t)v;
+    bytes_add(b, &x, 1);
+}
+
+void bytes_str(struct bytes *b, const char *s)
+{
+    bytes_add(b, s, strlen(s));
+}
+
+void bytes_free(struct bytes *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
 uint64_t test_rand(uint64_t *s)
 {
     uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ull;

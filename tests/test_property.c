@@ -88,46 +88,6 @@ static void rnd_fill(uint64_t *s, uint8_t *p, size_t n)
         p[i] = (uint8_t)(test_rand(s) >> 40);
 }
 
-struct bytes {
-    uint8_t *p;
-    size_t n, cap;
-};
-
-static void b_reserve(struct bytes *b, size_t extra)
-{
-    size_t cap = b->cap ? b->cap : 64;
-    uint8_t *p;
-
-    if (b->n + extra <= b->cap)
-        return;
-    while (cap < b->n + extra)
-        cap *= 2;
-    p = realloc(b->p, cap);
-    if (p == NULL) {
-        test_fail(__FILE__, __LINE__, "realloc", "failed");
-        abort();
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-static void b_put(struct bytes *b, const void *p, size_t n)
-{
-    if (n == 0)
-        return;
-    if (b->n + n > b->cap)
-        b_reserve(b, n);
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-static void b_byte(struct bytes *b, unsigned x)
-{
-    uint8_t v = (uint8_t)x;
-
-    b_put(b, &v, 1);
-}
-
 static void b_u32(struct bytes *b, size_t x)
 {
     uint8_t v[4];
@@ -136,14 +96,7 @@ static void b_u32(struct bytes *b, size_t x)
     v[1] = (uint8_t)(x >> 16);
     v[2] = (uint8_t)(x >> 8);
     v[3] = (uint8_t)x;
-    b_put(b, v, 4);
-}
-
-static void b_free(struct bytes *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->n = b->cap = 0;
+    bytes_add(b, v, 4);
 }
 
 /* 1 if a starts with the first n bytes of b. */
@@ -285,20 +238,20 @@ static void ev_flush(struct evlog *l)
 {
     if (l->pend.n == 0)
         return;
-    b_byte(&l->b, 'D');
-    b_byte(&l->b, 0);
+    bytes_byte(&l->b, 'D');
+    bytes_byte(&l->b, 0);
     b_u32(&l->b, l->pend.n);
-    b_put(&l->b, l->pend.p, l->pend.n);
+    bytes_add(&l->b, l->pend.p, l->pend.n);
     l->pend.n = 0;
 }
 
 static void rec_put(struct bytes *b, unsigned tag, unsigned op, const void *p,
                     size_t n)
 {
-    b_byte(b, tag);
-    b_byte(b, op);
+    bytes_byte(b, tag);
+    bytes_byte(b, op);
     b_u32(b, n);
-    b_put(b, p, n);
+    bytes_add(b, p, n);
 }
 
 static void ev_rec(struct evlog *l, unsigned tag, unsigned op, const void *p,
@@ -324,8 +277,8 @@ static void ev_close(struct evlog *l, unsigned code, const void *reason,
 
 static void ev_free(struct evlog *l)
 {
-    b_free(&l->b);
-    b_free(&l->pend);
+    bytes_free(&l->b);
+    bytes_free(&l->pend);
 }
 
 /* Step through records; 0 at the end or on a malformed record. */
@@ -366,11 +319,11 @@ static int normalize_output(unsigned role, const struct bytes *out,
         if (rv != WS_OK || f.masked != (role == WS_ROLE_CLIENT) ||
             f.rsv != 0 || f.length > out->n - off - hl)
             return 0;
-        b_byte(norm, f.fin << 7 | f.opcode);
-        b_byte(norm, 0);
+        bytes_byte(norm, f.fin << 7 | f.opcode);
+        bytes_byte(norm, 0);
         b_u32(norm, (size_t)f.length);
         at = norm->n;
-        b_put(norm, out->p + off + hl, (size_t)f.length);
+        bytes_add(norm, out->p + off + hl, (size_t)f.length);
         if (f.masked)
             ws_mask(norm->p + at, norm->p + at, (size_t)f.length, f.mask, 0);
         off += hl + (size_t)f.length;
@@ -445,20 +398,20 @@ static void put_header(struct bytes *w, unsigned b0, uint64_t len, int masked,
     unsigned m = masked ? 0x80u : 0u;
     int i;
 
-    b_byte(w, b0);
+    bytes_byte(w, b0);
     if (form == 0 && len < 126) {
-        b_byte(w, m | (unsigned)len);
+        bytes_byte(w, m | (unsigned)len);
     } else if (form <= 1 && len <= 0xFFFF) {
-        b_byte(w, m | 126);
-        b_byte(w, (unsigned)(len >> 8) & 0xFF);
-        b_byte(w, (unsigned)len & 0xFF);
+        bytes_byte(w, m | 126);
+        bytes_byte(w, (unsigned)(len >> 8) & 0xFF);
+        bytes_byte(w, (unsigned)len & 0xFF);
     } else {
-        b_byte(w, m | 127);
+        bytes_byte(w, m | 127);
         for (i = 7; i >= 0; i--)
-            b_byte(w, (unsigned)(len >> (8 * i)) & 0xFF);
+            bytes_byte(w, (unsigned)(len >> (8 * i)) & 0xFF);
     }
     if (masked)
-        b_put(w, key, 4);
+        bytes_add(w, key, 4);
 }
 
 static void put_raw_frame(struct gen *g, unsigned fin, unsigned rsv,
@@ -474,7 +427,7 @@ static void put_raw_frame(struct gen *g, unsigned fin, unsigned rsv,
     put_header(&g->wire, (fin ? 0x80u : 0u) | rsv << 4 | op, n, masked, key,
                form);
     at = g->wire.n;
-    b_put(&g->wire, p, n);
+    bytes_add(&g->wire, p, n);
     if (masked && n > 0)
         ws_mask(g->wire.p + at, g->wire.p + at, n, key, 0);
 }
@@ -508,9 +461,9 @@ static void gx_data(struct gen *g, const uint8_t *p, size_t n)
 {
     if (!recording(g))
         return;
-    b_put(&g->exp[MODE_STREAM].pend, p, n);
-    b_put(&g->exp[MODE_BOTH].pend, p, n);
-    b_put(&g->msg, p, n);
+    bytes_add(&g->exp[MODE_STREAM].pend, p, n);
+    bytes_add(&g->exp[MODE_BOTH].pend, p, n);
+    bytes_add(&g->msg, p, n);
 }
 
 static void gx_end(struct gen *g, unsigned op)
@@ -690,7 +643,7 @@ static void inject_frame(struct gen *g, int in_msg)
             uint64_t len = test_rand(s) | (uint64_t)1 << 63;
             rnd_fill(s, key, 4);
             put_header(&g->wire, b0, len, g->masked, key, 2);
-            b_put(&g->wire, p, n);
+            bytes_add(&g->wire, p, n);
         }
         break;
     default:
@@ -869,7 +822,7 @@ static void gen_stream(struct gen *g, unsigned role, int kind, uint64_t seed,
     /* RFC 6455 5.5.1: nothing after a close frame is processed. */
     if (g->closed && rnd(&g->rng, 3) == 0) {
         garbage = rnd_in(&g->rng, 1, 40);
-        b_reserve(&g->wire, garbage);
+        bytes_reserve(&g->wire, garbage);
         rnd_fill(&g->rng, g->wire.p + g->wire.n, garbage);
         g->wire.n += garbage;
     }
@@ -888,11 +841,11 @@ static void gen_free(struct gen *g)
 {
     int m;
 
-    b_free(&g->wire);
+    bytes_free(&g->wire);
     for (m = 0; m < MODE_COUNT; m++)
         ev_free(&g->exp[m]);
-    b_free(&g->msg);
-    b_free(&g->exp_out);
+    bytes_free(&g->msg);
+    bytes_free(&g->exp_out);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -922,7 +875,7 @@ static int rec_send(struct ws_conn *c, const struct ws_iov *iov, size_t cnt,
 
     (void)c;
     for (i = 0; i < cnt; i++) {
-        b_put(&r->out, iov[i].base, iov[i].len);
+        bytes_add(&r->out, iov[i].base, iov[i].len);
         total += iov[i].len;
     }
     *written = total;
@@ -943,7 +896,7 @@ static int rec_data(struct ws_conn *c, const uint8_t *p, size_t n, void *user)
     struct rec *r = user;
 
     (void)c;
-    b_put(&r->log.pend, p, n);
+    bytes_add(&r->log.pend, p, n);
     return maybe_pause(r);
 }
 
@@ -1039,9 +992,9 @@ struct result {
 
 static void result_free(struct result *r)
 {
-    b_free(&r->log);
-    b_free(&r->out);
-    b_free(&r->norm);
+    bytes_free(&r->log);
+    bytes_free(&r->out);
+    bytes_free(&r->norm);
 }
 
 static void init_open_conn(struct ws_conn *c, unsigned role, int mode,
@@ -1120,7 +1073,7 @@ static void run_one(unsigned role, int mode, int way, const uint8_t *wire,
     }
     ev_flush(&r.log);
     res->log = r.log.b;
-    b_free(&r.log.pend);
+    bytes_free(&r.log.pend);
     res->out = r.out;
     res->norm_ok = normalize_output(role, &res->out, &res->norm);
     res->status = st;
@@ -1484,7 +1437,7 @@ static int b2b_send(struct ws_conn *c, const struct ws_iov *iov, size_t cnt,
     left = take;
     for (i = 0; i < cnt && left > 0; i++) {
         size_t k = iov[i].len < left ? iov[i].len : left;
-        b_put(&me->other->inq, iov[i].base, k);
+        bytes_add(&me->other->inq, iov[i].base, k);
         left -= k;
     }
     *written = take;
@@ -1501,8 +1454,8 @@ static void b2b_send_ping(struct peer *me)
     rv = ws_conn_send_ping(&me->c, p, n);
     if (rv == WS_OK) {
         me->npings++;
-        b_byte(&me->pings_sent, (unsigned)n);
-        b_put(&me->pings_sent, p, n);
+        bytes_byte(&me->pings_sent, (unsigned)n);
+        bytes_add(&me->pings_sent, p, n);
     } else if (rv != WS_AGAIN) {
         EXPECT_EQ(rv, WS_OK);
         me->failed = 1;
@@ -1629,7 +1582,7 @@ static int b2b_data(struct ws_conn *c, const uint8_t *p, size_t n, void *user)
 
     (void)c;
     EXPECT_TRUE(me->in_msg);
-    b_put(&me->cur, p, n);
+    bytes_add(&me->cur, p, n);
     return 0;
 }
 
@@ -1657,8 +1610,8 @@ static int b2b_ping(struct ws_conn *c, const uint8_t *p, size_t n, void *user)
     struct peer *me = user;
 
     (void)c;
-    b_byte(&me->pings_got, (unsigned)n);
-    b_put(&me->pings_got, p, n);
+    bytes_byte(&me->pings_got, (unsigned)n);
+    bytes_add(&me->pings_got, p, n);
     return 0;
 }
 
@@ -1667,8 +1620,8 @@ static int b2b_pong(struct ws_conn *c, const uint8_t *p, size_t n, void *user)
     struct peer *me = user;
 
     (void)c;
-    b_byte(&me->pongs_got, (unsigned)n);
-    b_put(&me->pongs_got, p, n);
+    bytes_byte(&me->pongs_got, (unsigned)n);
+    bytes_add(&me->pongs_got, p, n);
     return 0;
 }
 
@@ -1681,7 +1634,7 @@ static int b2b_close(struct ws_conn *c, unsigned code, const char *reason,
     me->closes++;
     me->close_code = code;
     me->close_reason.n = 0;
-    b_put(&me->close_reason, reason, n);
+    bytes_add(&me->close_reason, reason, n);
     return 0;
 }
 
@@ -2009,18 +1962,18 @@ static void back_to_back(uint64_t seed, int closer, int big, int client_whole)
     }
     free(cli.msgs);
     free(srv.msgs);
-    b_free(&cli.inq);
-    b_free(&srv.inq);
-    b_free(&cli.cur);
-    b_free(&srv.cur);
-    b_free(&cli.pings_sent);
-    b_free(&srv.pings_sent);
-    b_free(&cli.pings_got);
-    b_free(&srv.pings_got);
-    b_free(&cli.pongs_got);
-    b_free(&srv.pongs_got);
-    b_free(&cli.close_reason);
-    b_free(&srv.close_reason);
+    bytes_free(&cli.inq);
+    bytes_free(&srv.inq);
+    bytes_free(&cli.cur);
+    bytes_free(&srv.cur);
+    bytes_free(&cli.pings_sent);
+    bytes_free(&srv.pings_sent);
+    bytes_free(&cli.pings_got);
+    bytes_free(&srv.pings_got);
+    bytes_free(&cli.pongs_got);
+    bytes_free(&srv.pongs_got);
+    bytes_free(&cli.close_reason);
+    bytes_free(&srv.close_reason);
 }
 
 void test_property_back_to_back(void)
@@ -2092,7 +2045,7 @@ static int sink_send(struct ws_conn *c, const struct ws_iov *iov, size_t cnt,
 
     (void)c;
     for (i = 0; i < cnt; i++) {
-        b_put(&k->out, iov[i].base, iov[i].len);
+        bytes_add(&k->out, iov[i].base, iov[i].len);
         total += iov[i].len;
     }
     *written = total;
@@ -2167,7 +2120,7 @@ static void handshake_prefix(struct ws_conn *c, unsigned role,
     if (role == WS_ROLE_SERVER) {
         if (ws_handshake_write_request(text, sizeof text, &req, key, &w) ==
             WS_OK)
-            b_put(in, text, w);
+            bytes_add(in, text, w);
     } else if (ws_handshake_parse_request(&parsed, client_out->p,
                                           client_out->n, 0, 0, &used) ==
                    WS_OK &&
@@ -2178,7 +2131,7 @@ static void handshake_prefix(struct ws_conn *c, unsigned role,
                              "Sec-WebSocket-Protocol: chat\r\n"
                              "Sec-WebSocket-Accept: %s\r\n\r\n",
                              accept);
-        b_put(in, text, w);
+        bytes_add(in, text, w);
     }
     if (in->n > 0 && rnd(s, 4) == 0)
         in->p[rnd(s, (uint32_t)in->n)] ^= (uint8_t)rnd_in(s, 1, 255);
@@ -2243,11 +2196,11 @@ void test_property_feed_never_overreads(void)
                     handshake_prefix(&c, role, &k.out, &s, &in);
                 if (rnd(&s, 4) == 0) {
                     size_t extra = rnd_in(&s, 1, 300);
-                    b_reserve(&in, extra);
+                    bytes_reserve(&in, extra);
                     rnd_fill(&s, in.p + in.n, extra);   /* pure garbage */
                     in.n += extra;
                 } else {
-                    b_put(&in, g.wire.p, g.wire.n);
+                    bytes_add(&in, g.wire.p, g.wire.n);
                 }
             }
             while (at < in.n && st == WS_OK) {
@@ -2267,8 +2220,8 @@ void test_property_feed_never_overreads(void)
             opened += handshake && k.opens > 0;
             ws_conn_reset(&c);
         }
-        b_free(&in);
-        b_free(&k.out);
+        bytes_free(&in);
+        bytes_free(&k.out);
         gen_free(&g);
     }
     test_note("%zu streams, %zu feed calls, %zu of %zu handshakes got past "
@@ -2300,7 +2253,7 @@ static int capture_send(struct ws_conn *c, const struct ws_iov *iov,
 
     (void)c;
     for (i = 0; i < cnt; i++) {
-        b_put(out, iov[i].base, iov[i].len);
+        bytes_add(out, iov[i].base, iov[i].len);
         total += iov[i].len;
     }
     *written = total;
@@ -2347,7 +2300,7 @@ void test_property_client_open_without_subprotocol_no_ub(void)
     EXPECT_EQ(ws_conn_get_state(&c), WS_STATE_OPEN);
     EXPECT_STR(ws_conn_get_protocol(&c), "");
     ws_conn_reset(&c);
-    b_free(&out);
+    bytes_free(&out);
 }
 
 static int would_block_send(struct ws_conn *c, const struct ws_iov *iov,
