@@ -1004,6 +1004,21 @@ void ws_conn_reset(struct ws_conn *c)
     drop_output(c);
 }
 
+/* Read payload from data[*off..len); if that completes the frame, finish
+ * it now rather than on the next turn of the feed loop (the same steps,
+ * fewer dispatches per frame). */
+static int payload_step(struct ws_conn *c, uint8_t *data, size_t len,
+                        size_t *off)
+{
+    size_t used;
+    int rv = read_payload(c, data + *off, len - *off, &used);
+
+    *off += used;
+    if (rv == WS_OK && c->rx_state == RX_PAYLOAD && c->frame_left == 0)
+        rv = finish_frame(c);
+    return rv;
+}
+
 /* see ws.h */
 int ws_conn_feed(struct ws_conn *c, uint8_t *data, size_t len,
                  size_t *consumed)
@@ -1040,13 +1055,7 @@ int ws_conn_feed(struct ws_conn *c, uint8_t *data, size_t len,
             }
             if (off == len)
                 break;
-            rv = read_payload(c, data + off, len - off, &used);
-            off += used;
-            /* Frame complete: finish it now rather than on the next turn
-             * of the loop (the same steps, fewer dispatches per frame). */
-            if (rv == WS_OK && c->rx_state == RX_PAYLOAD &&
-                c->frame_left == 0)
-                rv = finish_frame(c);
+            rv = payload_step(c, data, len, &off);
             break;
         case RX_MSG_END:
             rv = end_message(c);
@@ -1067,13 +1076,8 @@ int ws_conn_feed(struct ws_conn *c, uint8_t *data, size_t len,
             /* The payload usually follows in the same input: go on with
              * it at once (same steps as the next turn of the loop). */
             if (rv == WS_OK && c->rx_state == RX_PAYLOAD &&
-                c->frame_left > 0 && off < len) {
-                rv = read_payload(c, data + off, len - off, &used);
-                off += used;
-                if (rv == WS_OK && c->rx_state == RX_PAYLOAD &&
-                    c->frame_left == 0)
-                    rv = finish_frame(c);
-            }
+                c->frame_left > 0 && off < len)
+                rv = payload_step(c, data, len, &off);
             break;
         }
         if (rv != WS_OK)
