@@ -1893,8 +1893,12 @@ static void backpressure(unsigned loop_flags)
         r.discard = 0;
     }
     EXPECT_EQ(ws_io_send_binary(c, msg, 10), WS_OK);
-    /* Close from the peer; the server answers and closes. */
+    /* Close from the peer; the server answers and half-closes first
+     * (RFC 6455 7.1.1); the peer then closes its side, as clients do. */
     EXPECT_EQ(raw_send_frame(loop, &r, WS_OPCODE_CLOSE, "\x03\xe8", 2), 0);
+    r.discard = 1;
+    EXPECT(run_until(loop, raw_eof, &r, 5000));
+    (void)shutdown(r.fd, SHUT_WR);
     EXPECT(run_until(loop, loop_empty, loop, 5000));
     EXPECT_EQ(sv.clean, 1);
 close_raw:
