@@ -298,12 +298,14 @@ static int fz_on_message(struct ws_conn *c, unsigned opcode, const uint8_t *p,
     return 0;
 }
 
-/* Control payloads are gathered in the connection (c->ctrl). */
+/* A control payload is delivered from the input when it arrived whole,
+ * else from where it was gathered: the end of the connection's buffer. */
 static void fz_check_control(struct fz_conn *h, const uint8_t *p, size_t n)
 {
     FZ_CHECK(h->opened && n <= WS_CONTROL_PAYLOAD_MAX);
     FZ_CHECK(n == 0 || p != NULL);
-    FZ_CHECK(FZ_INSIDE(p, n, &h->c, sizeof h->c) ||
+    FZ_CHECK(FZ_INSIDE(p, n, h->buf + FZ_BUF - WS_CONN_BUF_RESERVE,
+                       WS_CONTROL_PAYLOAD_MAX) ||
              FZ_INSIDE(p, n, h->in, h->in_len));
 }
 

@@ -580,73 +580,81 @@ struct ws_callbacks {
 };
 
 /* Smallest buffer ws_conn_init() accepts; 4096 or more is better (it holds
- * the handshake, so it bounds its size, and unsent output). */
+ * the handshake, so it bounds its size, and unsent output). Once the
+ * connection is open the core keeps its control-frame state at the end of
+ * the buffer (WS_CONN_BUF_RESERVE bytes; a client also keeps the
+ * subprotocol name there), so output uses the rest. */
 #define WS_CONN_BUF_MIN 512u
+#define WS_CONN_BUF_RESERVE 250u    /* a ping being read + a waiting pong */
 
 /*
  * struct ws_conn - one connection, in caller memory (.bss, stack, heap).
  * It holds no pointers into itself, so it may be moved between calls.
+ * 216 bytes on x86-64: what an idle connection costs, apart
+ * from its buffer (see ws_conn_set_buffer for sharing one between many).
  */
 struct ws_conn {
     /* private: use the accessors */
-    struct ws_config cfg;
     const struct ws_callbacks *cb;
     void *user;
-    uint8_t *buf;              /* caller buffer: handshake, then output */
-    size_t buflen;
-    size_t hs_base;            /* where the handshake bytes start in buf */
-    size_t hs_len;             /* handshake bytes accumulated in buf */
-    size_t out_head, out_tail; /* pending output: buf[out_head..out_tail) */
-
-    /* pinned caller payload still to send (see WS_PENDING) */
-    const uint8_t *pin;
-    size_t pin_len;
-    uint64_t pin_off;          /* mask key offset for client frames */
-    uint8_t pin_key[4];
-
-    int error;                 /* sticky failure status, 0 if none */
-    uint8_t state;             /* enum ws_state */
-    uint8_t in_callback;
-    uint8_t in_send;           /* inside the send callback */
-    uint8_t transport_failed;
-    uint8_t close_sent, close_received, close_notified, opened;
-    uint8_t rx_state;          /* receive sub-state */
-    uint8_t hdr_have;          /* bytes of the frame header in hdr[] */
-    uint8_t hdr[WS_FRAME_HEADER_MAX];
-    struct ws_frame frame;     /* current frame */
-    uint64_t frame_left;       /* payload bytes still to come */
-    uint64_t frame_off;        /* payload bytes seen (mask key offset) */
-
-    unsigned msg_opcode;       /* 0: no message in progress */
-    uint32_t msg_frames;
-    uint64_t msg_len;
-    struct ws_utf8 utf8;
-    uint8_t *msg_buf;          /* reassembly buffer (cfg or alloc) */
+    uint8_t *buf;              /* caller buffer: handshake, output, control */
+    const struct ws_allocator *alloc;
+    uint8_t *msg_buf;          /* reassembly buffer (message_buf or alloc) */
     size_t msg_cap;
-
-    unsigned tx_opcode;        /* 0: not inside a fragmented send */
-
+    const uint8_t *pin;        /* pinned caller payload still to send */
+    size_t pin_len;
+    const char *protocol;      /* negotiated subprotocol, NULL if none */
+    const char *reason;        /* why the connection failed */
+    uint64_t max_message;      /* limits from ws_config, defaults applied */
+    uint64_t max_frame;
+    uint32_t max_fragments;
+    uint32_t buflen;
+    uint32_t out_head, out_tail; /* pending output: buf[out_head..out_tail) */
+    int error;                 /* sticky failure status, 0 if none */
     uint16_t close_code;       /* code received (1006 if none) */
-    uint8_t ctrl_len;
-    uint8_t ctrl[WS_CONTROL_PAYLOAD_MAX];   /* control payload being read */
-
+    uint8_t role, flags, allowed_rsv;
+    uint8_t fixed_msg_buf;     /* msg_buf is cfg.message_buf */
+    uint8_t state;             /* enum ws_state */
+    uint8_t rx_state;          /* receive sub-state */
+    uint8_t in_callback, in_send, transport_failed;
+    uint8_t close_sent, close_received, close_notified, opened;
+    uint8_t msg_opcode;        /* 0: no message in progress */
+    uint8_t tx_opcode;         /* 0: not inside a fragmented send */
     uint8_t slot_opcode;       /* control frame waiting for output, or 0 */
     uint8_t slot_len;
-    uint8_t slot[WS_CONTROL_PAYLOAD_MAX];
-
-    uint8_t protocol_len;
-    char protocol[64];         /* negotiated subprotocol */
-    char key[WS_KEY_LEN + 1];  /* client: the key sent */
-    const char *reject_reason; /* server: set by ws_conn_reject() */
-    unsigned reject_status;
-    const struct ws_request *hs_req; /* during on_request only */
-    const char *reason;        /* why the connection failed */
+    uint8_t pin_key[4];        /* client: mask key of the pinned frame */
+    uint8_t pin_off;           /* ... and its offset in the key (0-3) */
+    union {
+        struct {               /* CONNECTING: the opening handshake */
+            const struct ws_request *req; /* during on_request only */
+            const char *reject_reason;    /* set by ws_conn_reject() */
+            const char *text;  /* response_headers / request.protocols */
+            uint32_t base;     /* where the handshake bytes start in buf */
+            uint32_t len;      /* handshake bytes accumulated in buf */
+            uint32_t max_size, max_headers;
+            uint16_t reject_status;
+            char key[WS_KEY_LEN + 1]; /* client: the key sent */
+        } hs;
+        struct {               /* OPEN and after: frames and messages */
+            uint64_t frame_left; /* payload bytes still to come */
+            uint64_t frame_off;  /* payload bytes seen (mask key offset) */
+            uint64_t msg_len;
+            uint32_t msg_frames;
+            struct ws_utf8 utf8;
+            uint8_t fin, opcode, masked, mask[4]; /* current frame */
+            uint8_t hdr_have;    /* bytes of the frame header in hdr[] */
+            uint8_t hdr[WS_FRAME_HEADER_MAX];
+        } rx;
+    } u;
 };
 
 /*
  * ws_conn_init - set up a connection in caller memory.
  *
- * cfg may be NULL (server, defaults); it is copied. cb is kept by pointer
+ * cfg may be NULL (server, defaults). Its values are read here; what it
+ * points to is used later: message_buf and alloc for the connection's
+ * lifetime, the request and response_headers strings until it is OPEN.
+ * cb is kept by pointer
  * and must outlive the connection (declare it static const). buf is the
  * connection's working memory (at least WS_CONN_BUF_MIN bytes): it holds
  * the handshake and then unsent output, and must outlive the connection.
@@ -766,8 +774,9 @@ int ws_conn_close(struct ws_conn *c, unsigned code, const char *reason,
  */
 int ws_conn_flush(struct ws_conn *c);
 
-/* Server: from on_request, choose the subprotocol to answer with (copied;
- * at most 63 bytes, must be one the client offered). */
+/* Server: from on_request, choose the subprotocol to answer with (one the
+ * client offered). Kept by pointer, not copied: protocol must stay valid
+ * as long as the connection (a literal, or a name from your own list). */
 int ws_conn_select_protocol(struct ws_conn *c, const char *protocol);
 /* Server: from on_request, refuse the upgrade with an HTTP status
  * (400-599; e.g. 403 for a bad Origin). reason is static text for the
@@ -801,6 +810,28 @@ const char *ws_conn_get_protocol(const struct ws_conn *c);
 void *ws_conn_get_user(const struct ws_conn *c);
 void ws_conn_set_user(struct ws_conn *c, void *user);
 enum ws_role ws_conn_get_role(const struct ws_conn *c);
+
+/*
+ * Sharing one buffer between many connections (a server's idle memory).
+ *
+ * ws_conn_buffer_busy - whether the connection keeps bytes in its buffer
+ * between calls: a handshake or output still pending, a control frame
+ * that arrived in pieces, a control frame waiting to go out; and always
+ * for a client (it keeps its subprotocol name there and masks into it).
+ * While it returns 0, the buffer may be used by other connections between
+ * calls on this one: a server whose send callback takes every byte (it
+ * queues what the socket does not) can give all its connections one
+ * buffer and move a connection to a buffer of its own only while it is
+ * busy.
+ *
+ * ws_conn_set_buffer - give the connection another buffer (at least
+ * WS_CONN_BUF_MIN bytes, not overlapping the old one). Whatever the old
+ * one holds is copied over. Returns WS_OK, WS_ERR_INVALID_ARG,
+ * WS_ERR_NO_SPACE (what it holds does not fit; nothing changed),
+ * WS_ERR_BAD_STATE (inside a callback).
+ */
+int ws_conn_buffer_busy(const struct ws_conn *c);
+int ws_conn_set_buffer(struct ws_conn *c, uint8_t *buf, size_t len);
 
 /* Bytes of struct ws_conn (for allocators in other languages). */
 size_t ws_conn_size(void);

@@ -23,6 +23,14 @@
  * ws_conn_flush() has written it. Control frames the core sends by itself
  * (pong, close) wait in a one-frame slot when output is blocked.
  *
+ * Memory: once open, the last WS_CONN_BUF_RESERVE bytes of the caller's
+ * buffer hold the payload of a control frame that arrives in pieces and
+ * the waiting slot; a client also keeps the subprotocol name just below
+ * them. Output uses the rest. A control frame that arrives whole is
+ * handled straight from the input, so a server whose connections are
+ * idle or well-behaved never has bytes in its buffer between calls and
+ * can share one buffer among many connections (ws_conn_buffer_busy()).
+ *
  * Failing the connection (RFC 6455 7.1.7) always sends one close frame with
  * the status's code before the state becomes CLOSED; nothing is delivered
  * after that, and on_close is the last callback.
@@ -47,7 +55,38 @@ static size_t min_size(size_t a, size_t b)
 
 static int is_client(const struct ws_conn *c)
 {
-    return c->cfg.role == WS_ROLE_CLIENT;
+    return c->role == WS_ROLE_CLIENT;
+}
+
+/* The end of buf (see the top of this file). */
+#define PROTO_MAX 64u   /* a client's subprotocol name, with its NUL */
+
+static size_t reserve_size(const struct ws_conn *c)
+{
+    return WS_CONN_BUF_RESERVE + (is_client(c) ? PROTO_MAX : 0u);
+}
+
+static uint8_t *ctrl_area(const struct ws_conn *c)
+{
+    return c->buf + c->buflen - WS_CONN_BUF_RESERVE;
+}
+
+static uint8_t *slot_area(const struct ws_conn *c)
+{
+    return c->buf + c->buflen - WS_CONTROL_PAYLOAD_MAX;
+}
+
+static char *proto_area(const struct ws_conn *c)
+{
+    return (char *)c->buf + c->buflen - reserve_size(c);
+}
+
+/* Room for output: all of buf during the handshake, then what the
+ * reserve leaves. */
+static size_t out_cap(const struct ws_conn *c)
+{
+    return c->state == WS_STATE_CONNECTING ? c->buflen
+                                           : c->buflen - reserve_size(c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -102,7 +141,7 @@ static void out_compact(struct ws_conn *c)
     if (n > 0)
         memmove(c->buf, c->buf + c->out_head, n);
     c->out_head = 0;
-    c->out_tail = n;
+    c->out_tail = (uint32_t)n;
 }
 
 static void drop_output(struct ws_conn *c)
@@ -150,7 +189,7 @@ static void consume_output(struct ws_conn *c, size_t w)
 {
     size_t from_buf = min_size(w, out_pending(c));
 
-    c->out_head += from_buf;
+    c->out_head += (uint32_t)from_buf;
     w -= from_buf;
     if (c->out_head == c->out_tail)
         c->out_head = c->out_tail = 0;
@@ -193,21 +232,21 @@ static void append_frame(struct ws_conn *c, const uint8_t *hdr, size_t hl,
         else
             memcpy(c->buf + c->out_tail + hl, p, n);
     }
-    c->out_tail += hl + n;
+    c->out_tail += (uint32_t)(hl + n);
 }
 
 /* Client: mask the next chunk of the pinned payload into the empty
  * buffer. Once all of it is staged the payload is no longer needed. */
 static void stage_pin(struct ws_conn *c)
 {
-    size_t n = min_size(c->pin_len, c->buflen);
+    size_t n = min_size(c->pin_len, out_cap(c));
 
     ws_mask(c->buf, c->pin, n, c->pin_key, c->pin_off);
     c->out_head = 0;
-    c->out_tail = n;
+    c->out_tail = (uint32_t)n;
     c->pin += n;
     c->pin_len -= n;
-    c->pin_off += n;
+    c->pin_off = (uint8_t)((c->pin_off + n) & 3u);
     if (c->pin_len == 0)
         c->pin = NULL;
 }
@@ -222,7 +261,7 @@ static int stage_slot(struct ws_conn *c)
     if (rv != WS_OK)
         return rv;
     c->out_head = c->out_tail = 0;
-    append_frame(c, hdr, hl, c->slot, c->slot_len, key);
+    append_frame(c, hdr, hl, slot_area(c), c->slot_len, key);
     c->slot_opcode = 0;
     return WS_OK;
 }
@@ -290,7 +329,7 @@ static int queue_frame(struct ws_conn *c, unsigned fin, unsigned opcode,
 
     if (out_pending(c) > 0) {
         out_compact(c);
-        if (total > c->buflen - c->out_tail)
+        if (total > out_cap(c) - c->out_tail)
             return WS_AGAIN;
         append_frame(c, hdr, hl, p, n, key);
         return WS_OK;
@@ -299,12 +338,12 @@ static int queue_frame(struct ws_conn *c, unsigned fin, unsigned opcode,
 
     if (is_client(c)) {
         /* Mask what fits; pin the rest, to be masked as it drains. */
-        size_t m = min_size(n, c->buflen - hl);
+        size_t m = min_size(n, out_cap(c) - hl);
         append_frame(c, hdr, hl, p, m, key);
         if (m < n) {
             c->pin = p + m;
             c->pin_len = n - m;
-            c->pin_off = m;
+            c->pin_off = (uint8_t)(m & 3u);
             memcpy(c->pin_key, key, 4);
         }
         rv = flush_output(c);
@@ -325,17 +364,17 @@ static int queue_frame(struct ws_conn *c, unsigned fin, unsigned opcode,
         return WS_OK;
     if (w < hl) {
         memcpy(c->buf, hdr + w, hl - w);
-        c->out_tail = hl - w;
+        c->out_tail = (uint32_t)(hl - w);
         sent_payload = 0;
     } else {
         sent_payload = w - hl;
     }
     rest = n - sent_payload;
-    if (rest <= c->buflen - c->out_tail || !allow_pin) {
-        /* Control frames (n <= 125) always fit: buflen >= 512. */
+    if (rest <= out_cap(c) - c->out_tail || !allow_pin) {
+        /* Control frames (n <= 125) always fit: out_cap >= 198. */
         if (rest > 0)
             memcpy(c->buf + c->out_tail, p + sent_payload, rest);
-        c->out_tail += rest;
+        c->out_tail += (uint32_t)rest;
         return WS_OK;
     }
     c->pin = p + sent_payload;
@@ -358,7 +397,7 @@ static int queue_control(struct ws_conn *c, unsigned opcode, const uint8_t *p,
     c->slot_opcode = (uint8_t)opcode;
     c->slot_len = (uint8_t)n;
     if (n > 0)
-        memcpy(c->slot, p, n);
+        memcpy(slot_area(c), p, n);
     return WS_OK;
 }
 
@@ -417,11 +456,10 @@ static int handshake_fail(struct ws_conn *c, int status, unsigned http_status,
     c->state = WS_STATE_CLOSED;
     c->rx_state = RX_IGNORE;
     if (!is_client(c) && http_status != 0 && !c->transport_failed) {
-        c->hs_len = 0;
         c->out_head = c->out_tail = 0;
         if (ws_handshake_write_error((char *)c->buf, c->buflen, http_status,
                                      why, &w) == WS_OK) {
-            c->out_tail = w;
+            c->out_tail = (uint32_t)w;
             (void)flush_output(c);
         }
     }
@@ -434,7 +472,7 @@ static int finish_open(struct ws_conn *c)
 
     c->state = WS_STATE_OPEN;
     c->opened = 1;
-    c->hs_len = 0;
+    memset(&c->u.rx, 0, sizeof c->u.rx);   /* the handshake state is gone */
     if (c->cb->on_open == NULL)
         return WS_OK;
     c->in_callback = 1;
@@ -446,46 +484,49 @@ static int server_handshake(struct ws_conn *c, const uint8_t *req_bytes,
                             size_t len, size_t cap, size_t *req_size)
 {
     struct ws_request req;
+    char key[WS_KEY_LEN + 1];
     size_t w;
     int rv;
 
     rv = ws_handshake_parse_request(&req, req_bytes, len, cap,
-                                    c->cfg.max_headers, req_size);
+                                    c->u.hs.max_headers, req_size);
     if (rv == WS_INCOMPLETE)
         return rv;
     if (rv != WS_OK)
         return handshake_fail(c, rv, ws_err_http_status(rv), req.error);
 
     if (c->cb->on_request) {
-        c->hs_req = &req;
+        c->u.hs.req = &req;
         c->in_callback = 1;
         rv = c->cb->on_request(c, &req, c->user);
         c->in_callback = 0;
-        c->hs_req = NULL;
+        c->u.hs.req = NULL;
         if (c->error != 0)
             return c->error;
         if (rv != 0 && rv != WS_PAUSED)
             return handshake_fail(c, WS_ERR_CALLBACK, 500,
                                   "on_request failed");
     }
-    if (c->reject_status != 0)
-        return handshake_fail(c, WS_ERR_REJECTED, c->reject_status,
-                              c->reject_reason ? c->reject_reason
-                                               : "rejected by the server");
+    if (c->u.hs.reject_status != 0)
+        return handshake_fail(c, WS_ERR_REJECTED, c->u.hs.reject_status,
+                              c->u.hs.reject_reason ? c->u.hs.reject_reason
+                                                    : "rejected by the "
+                                                      "server");
 
-    /* The request bytes are overwritten by the answer: keep the key. */
-    memcpy(c->key, req.key.p, WS_KEY_LEN);
-    c->key[WS_KEY_LEN] = '\0';
-    rv = ws_handshake_write_accept((char *)c->buf, c->buflen, c->key,
-                                   WS_KEY_LEN,
-                                   c->protocol_len ? c->protocol : NULL,
-                                   c->cfg.response_headers, &w);
+    /* The request bytes are overwritten by the answer: keep the key. The
+     * answer stays out of the reserve, which is in use once open. */
+    memcpy(key, req.key.p, WS_KEY_LEN);
+    key[WS_KEY_LEN] = '\0';
+    rv = ws_handshake_write_accept((char *)c->buf,
+                                   c->buflen - WS_CONN_BUF_RESERVE, key,
+                                   WS_KEY_LEN, c->protocol, c->u.hs.text,
+                                   &w);
     if (rv != WS_OK)
         return handshake_fail(c, rv == WS_ERR_NO_SPACE ? WS_ERR_HEADER_TOO_BIG
                                                        : rv,
                               500, "cannot write the handshake answer");
     c->out_head = 0;
-    c->out_tail = w;
+    c->out_tail = (uint32_t)w;
     rv = flush_output(c);
     if (rv != WS_OK && rv != WS_AGAIN)
         return rv;
@@ -498,20 +539,21 @@ static int client_handshake(struct ws_conn *c, const uint8_t *resp_bytes,
     struct ws_response resp;
     int rv;
 
-    rv = ws_handshake_parse_response(&resp, resp_bytes, len, c->key,
-                                     c->cfg.request.protocols, cap,
-                                     resp_size);
+    rv = ws_handshake_parse_response(&resp, resp_bytes, len, c->u.hs.key,
+                                     c->u.hs.text, cap, resp_size);
     if (rv == WS_INCOMPLETE)
         return rv;
     if (rv != WS_OK)
         return handshake_fail(c, rv, 0, resp.error);
-    if (resp.protocol.n >= sizeof c->protocol)
+    if (resp.protocol.n >= PROTO_MAX)
         return handshake_fail(c, WS_ERR_BAD_RESPONSE, 0,
                               "subprotocol name longer than 63 bytes");
-    if (resp.protocol.n > 0)
-        memcpy(c->protocol, resp.protocol.p, resp.protocol.n);
-    c->protocol[resp.protocol.n] = '\0';
-    c->protocol_len = (uint8_t)resp.protocol.n;
+    /* A server answers a whole request (RFC 6455 4.2.2): any of ours still
+     * unsent would sit where the reserve goes. */
+    if (out_pending(c) > 0)
+        return handshake_fail(c, WS_ERR_BAD_RESPONSE, 0,
+                              "the server answered before the request was "
+                              "sent");
 
     if (c->cb->on_response) {
         c->in_callback = 1;
@@ -523,10 +565,15 @@ static int client_handshake(struct ws_conn *c, const uint8_t *resp_bytes,
             return handshake_fail(c, WS_ERR_CALLBACK, 0,
                                   "on_response failed");
     }
-    /* The response area is free again. */
-    c->hs_base = 0;
-    if (out_pending(c) == 0)
-        c->out_head = c->out_tail = 0;
+    /* Keep the name at the end of buf (the response there is done with;
+     * the copy may overlap it). */
+    c->out_head = c->out_tail = 0;
+    if (resp.protocol.n > 0) {
+        char *name = proto_area(c);
+        memmove(name, resp.protocol.p, resp.protocol.n);
+        name[resp.protocol.n] = '\0';
+        c->protocol = name;
+    }
     return finish_open(c);
 }
 
@@ -534,10 +581,10 @@ static int client_handshake(struct ws_conn *c, const uint8_t *resp_bytes,
 static int feed_handshake(struct ws_conn *c, const uint8_t *data, size_t len,
                           size_t *used)
 {
-    uint8_t *area = c->buf + c->hs_base;
-    size_t cap = min_size(c->buflen - c->hs_base, c->cfg.max_handshake);
-    size_t take = min_size(len, cap - c->hs_len);
-    size_t before = c->hs_len, total = before + take, size = 0;
+    uint8_t *area = c->buf + c->u.hs.base;
+    size_t cap = min_size(c->buflen - c->u.hs.base, c->u.hs.max_size);
+    size_t take = min_size(len, cap - c->u.hs.len);
+    size_t before = c->u.hs.len, total = before + take, size = 0;
     int rv = WS_INCOMPLETE;
 
     *used = 0;
@@ -552,7 +599,7 @@ static int feed_handshake(struct ws_conn *c, const uint8_t *data, size_t len,
             rv = server_handshake(c, area, total, cap, &size);
     }
     if (rv == WS_INCOMPLETE) {
-        c->hs_len = total;
+        c->u.hs.len = (uint32_t)total;
         *used = take;
         if (total < cap)
             return WS_INCOMPLETE;
@@ -573,8 +620,8 @@ static int feed_handshake(struct ws_conn *c, const uint8_t *data, size_t len,
 static void reset_message(struct ws_conn *c)
 {
     c->msg_opcode = 0;
-    c->msg_frames = 0;
-    c->msg_len = 0;
+    c->u.rx.msg_frames = 0;
+    c->u.rx.msg_len = 0;
 }
 
 static int whole_messages(const struct ws_conn *c)
@@ -594,9 +641,9 @@ static int whole_messages(const struct ws_conn *c)
 
 static void release_message_buffer(struct ws_conn *c)
 {
-    const struct ws_allocator *a = c->cfg.alloc;
+    const struct ws_allocator *a = c->alloc;
 
-    if (a == NULL || c->cfg.message_buf != NULL || c->msg_buf == NULL ||
+    if (a == NULL || c->fixed_msg_buf || c->msg_buf == NULL ||
         c->msg_cap <= WS_MSG_BUF_KEEP)
         return;
     (void)a->realloc(a->ctx, c->msg_buf, c->msg_cap, 0);
@@ -608,19 +655,19 @@ static void release_message_buffer(struct ws_conn *c)
  * <= SIZE_MAX for whole messages (ws_conn_init), so the casts are exact. */
 static int reserve_message(struct ws_conn *c, uint64_t need)
 {
-    const struct ws_allocator *a = c->cfg.alloc;
+    const struct ws_allocator *a = c->alloc;
     size_t cap;
     void *p;
 
     if (need <= c->msg_cap)
         return WS_OK;
-    if (c->cfg.message_buf != NULL || a == NULL)
+    if (c->fixed_msg_buf || a == NULL)
         return fail(c, WS_ERR_TOO_BIG, "message larger than the buffer");
     cap = c->msg_cap < 1024 ? 1024 : c->msg_cap;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? (size_t)need : cap * 2;
-    if (cap > c->cfg.max_message)
-        cap = (size_t)c->cfg.max_message;
+    if (cap > c->max_message)
+        cap = (size_t)c->max_message;
     p = a->realloc(a->ctx, c->msg_buf, c->msg_cap, cap);
     if (p == NULL)
         return fail(c, WS_ERR_NO_MEMORY, "cannot allocate the message buffer");
@@ -629,10 +676,9 @@ static int reserve_message(struct ws_conn *c, uint64_t need)
     return WS_OK;
 }
 
-/* A complete header is in c->frame: apply the connection's rules. */
-static int start_frame(struct ws_conn *c)
+/* A complete header was decoded into f: apply the connection's rules. */
+static int start_frame(struct ws_conn *c, const struct ws_frame *f)
 {
-    const struct ws_frame *f = &c->frame;
     int rv;
 
     /* RFC 6455 5.1: clients mask every frame, servers never do. */
@@ -643,14 +689,18 @@ static int start_frame(struct ws_conn *c)
         return fail(c, WS_ERR_PROTOCOL, "server frame is masked "
                                         "(RFC 6455 5.1)");
     /* RFC 6455 5.2: RSV bits are 0 unless an extension defines them. */
-    if (f->rsv & ~c->cfg.allowed_rsv)
+    if (f->rsv & ~(unsigned)c->allowed_rsv)
         return fail(c, WS_ERR_PROTOCOL, "reserved bits set without an "
                                         "extension (RFC 6455 5.2)");
-    c->frame_left = f->length;
-    c->frame_off = 0;
+    c->u.rx.fin = (uint8_t)f->fin;
+    c->u.rx.opcode = (uint8_t)f->opcode;
+    c->u.rx.masked = (uint8_t)f->masked;
+    memcpy(c->u.rx.mask, f->mask, 4);
+    c->u.rx.frame_left = f->length;
+    c->u.rx.frame_off = 0;
     c->rx_state = RX_PAYLOAD;
     if (f->opcode & 0x8u)
-        return WS_OK;           /* control: payload gathered in ctrl[] */
+        return WS_OK;           /* control: see read_control() */
 
     /* RFC 6455 5.4: fragments continue the open message, in order. */
     if (f->opcode == WS_OPCODE_CONTINUATION && c->msg_opcode == 0)
@@ -659,18 +709,18 @@ static int start_frame(struct ws_conn *c)
     if (f->opcode != WS_OPCODE_CONTINUATION && c->msg_opcode != 0)
         return fail(c, WS_ERR_PROTOCOL, "new data frame inside a fragmented "
                                         "message (RFC 6455 5.4)");
-    if (f->length > c->cfg.max_frame)
+    if (f->length > c->max_frame)
         return fail(c, WS_ERR_TOO_BIG, "frame larger than the limit");
-    if (f->length > c->cfg.max_message - c->msg_len)
+    if (f->length > c->max_message - c->u.rx.msg_len)
         return fail(c, WS_ERR_TOO_BIG, "message larger than the limit");
-    if (c->msg_frames >= c->cfg.max_fragments)
+    if (c->u.rx.msg_frames >= c->max_fragments)
         return fail(c, WS_ERR_TOO_BIG, "too many fragments in one message");
-    c->msg_frames++;
+    c->u.rx.msg_frames++;
     if (f->opcode == WS_OPCODE_CONTINUATION)
         return WS_OK;
 
-    c->msg_opcode = f->opcode;
-    ws_utf8_reset(&c->utf8);
+    c->msg_opcode = (uint8_t)f->opcode;
+    ws_utf8_reset(&c->u.rx.utf8);
     if (c->cb->on_message_begin == NULL)
         return WS_OK;
     c->in_callback = 1;
@@ -682,38 +732,39 @@ static int start_frame(struct ws_conn *c)
 static int read_header(struct ws_conn *c, const uint8_t *p, size_t n,
                        size_t *used)
 {
+    struct ws_frame f;
     const char *why = NULL;
     size_t size, got = 0;
+    uint8_t *hdr = c->u.rx.hdr;
     int rv;
 
     *used = 0;
     rv = WS_INCOMPLETE;
-    if (c->hdr_have == 0) {
+    if (c->u.rx.hdr_have == 0) {
         /* Fast path: the whole header is in this input (the decoder says
          * WS_INCOMPLETE, having consumed nothing, if it is not). */
-        rv = ws_frame_decode_header(&c->frame, p, n, &got, &why);
+        rv = ws_frame_decode_header(&f, p, n, &got, &why);
         *used = got;
     }
     if (rv == WS_INCOMPLETE) {
         for (;;) {
-            if (ws_frame_header_size(c->hdr, c->hdr_have, &size) != WS_OK)
+            if (ws_frame_header_size(hdr, c->u.rx.hdr_have, &size) != WS_OK)
                 size = 2;
-            if (c->hdr_have >= size)
+            if (c->u.rx.hdr_have >= size)
                 break;
             if (*used == n)
                 return WS_OK;   /* need more input */
-            got = min_size(size - c->hdr_have, n - *used);
-            memcpy(c->hdr + c->hdr_have, p + *used, got);
-            c->hdr_have = (uint8_t)(c->hdr_have + got);
+            got = min_size(size - c->u.rx.hdr_have, n - *used);
+            memcpy(hdr + c->u.rx.hdr_have, p + *used, got);
+            c->u.rx.hdr_have = (uint8_t)(c->u.rx.hdr_have + got);
             *used += got;
         }
-        rv = ws_frame_decode_header(&c->frame, c->hdr, c->hdr_have, &got,
-                                    &why);
-        c->hdr_have = 0;
+        rv = ws_frame_decode_header(&f, hdr, c->u.rx.hdr_have, &got, &why);
+        c->u.rx.hdr_have = 0;
     }
     if (rv != WS_OK)
         return fail(c, rv, why);
-    return start_frame(c);
+    return start_frame(c, &f);
 }
 
 static int deliver_data(struct ws_conn *c, const uint8_t *p, size_t n)
@@ -721,12 +772,12 @@ static int deliver_data(struct ws_conn *c, const uint8_t *p, size_t n)
     int rv;
 
     if (whole_messages(c)) {
-        rv = reserve_message(c, c->msg_len + n);
+        rv = reserve_message(c, c->u.rx.msg_len + n);
         if (rv != WS_OK)
             return rv;
-        memcpy(c->msg_buf + c->msg_len, p, n);
+        memcpy(c->msg_buf + c->u.rx.msg_len, p, n);
     }
-    c->msg_len += n;
+    c->u.rx.msg_len += n;
     if (c->cb->on_message_data == NULL || n == 0)
         return WS_OK;
     c->in_callback = 1;
@@ -734,34 +785,52 @@ static int deliver_data(struct ws_conn *c, const uint8_t *p, size_t n)
     return after_callback(c, rv);
 }
 
+static int handle_control(struct ws_conn *c, const uint8_t *p, size_t n);
+
+/* Control payloads (<= 125 bytes) are handled whole: straight from the
+ * input when all of it is there, else gathered in the reserve of buf. */
+static int read_control(struct ws_conn *c, uint8_t *p, size_t m)
+{
+    uint64_t off = c->u.rx.frame_off;
+
+    if (off == 0 && m == c->u.rx.frame_left) {
+        if (c->u.rx.masked)
+            ws_mask(p, p, m, c->u.rx.mask, 0);  /* in place */
+    } else {
+        if (c->u.rx.masked)
+            ws_mask(ctrl_area(c) + off, p, m, c->u.rx.mask, off);
+        else
+            memcpy(ctrl_area(c) + off, p, m);
+        p = ctrl_area(c);
+    }
+    c->u.rx.frame_off += m;
+    c->u.rx.frame_left -= m;
+    if (c->u.rx.frame_left > 0)
+        return WS_OK;
+    c->rx_state = RX_HEADER;
+    return handle_control(c, p, (size_t)c->u.rx.frame_off);
+}
+
 static int read_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t *used)
 {
-    const struct ws_frame *f = &c->frame;
-    size_t m = (size_t)(c->frame_left < n ? c->frame_left : n), valid = 0;
+    uint64_t left = c->u.rx.frame_left;
+    size_t m = (size_t)(left < n ? left : n), valid = 0;
     int direct, rv;
 
     *used = m;
-    if (f->opcode & 0x8u) {
-        /* Control payloads (<= 125 bytes) are gathered, then handled. */
-        if (f->masked)
-            ws_mask(c->ctrl + c->frame_off, p, m, f->mask, c->frame_off);
-        else
-            memcpy(c->ctrl + c->frame_off, p, m);
-        c->frame_off += m;
-        c->frame_left -= m;
-        return WS_OK;
-    }
+    if (c->u.rx.opcode & 0x8u)
+        return read_control(c, p, m);
 
     /* A whole unfragmented message in this input, and only on_message
      * wants it: deliver it from the input itself, without a copy. */
     direct = whole_messages(c) && c->cb->on_message_data == NULL &&
-             c->cb->on_message_end == NULL && f->fin && c->msg_frames == 1 &&
-             c->frame_off == 0 && m == c->frame_left;
+             c->cb->on_message_end == NULL && c->u.rx.fin &&
+             c->u.rx.msg_frames == 1 && c->u.rx.frame_off == 0 && m == left;
 
-    if (f->masked)
-        ws_mask(p, p, m, f->mask, c->frame_off);     /* in place */
+    if (c->u.rx.masked)
+        ws_mask(p, p, m, c->u.rx.mask, c->u.rx.frame_off);  /* in place */
     if (c->msg_opcode == WS_OPCODE_TEXT &&
-        ws_utf8_feed(&c->utf8, p, m, &valid) != WS_OK) {
+        ws_utf8_feed(&c->u.rx.utf8, p, m, &valid) != WS_OK) {
         /* Fail fast (RFC 6455 8.1), but first hand a streaming receiver
          * the valid bytes before the bad one, so that what it sees does
          * not depend on how the input was split. */
@@ -773,12 +842,13 @@ static int read_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t *used)
         return fail(c, WS_ERR_BAD_UTF8, "invalid UTF-8 in a text message "
                                         "(RFC 6455 8.1)");
     }
-    c->frame_off += m;
-    c->frame_left -= m;
+    c->u.rx.frame_off += m;
+    c->u.rx.frame_left -= m;
 
     if (direct) {
         unsigned opcode = c->msg_opcode;
-        if (opcode == WS_OPCODE_TEXT && ws_utf8_finish(&c->utf8) != WS_OK)
+        if (opcode == WS_OPCODE_TEXT &&
+            ws_utf8_finish(&c->u.rx.utf8) != WS_OK)
             return fail(c, WS_ERR_BAD_UTF8, "text message ends inside a "
                                             "UTF-8 sequence (RFC 6455 8.1)");
         c->rx_state = RX_HEADER;
@@ -791,9 +861,8 @@ static int read_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t *used)
 }
 
 /* RFC 6455 5.5.1, 7.1.5, 7.4: a close frame arrived. */
-static int handle_close(struct ws_conn *c)
+static int handle_close(struct ws_conn *c, const uint8_t *p, size_t n)
 {
-    size_t n = (size_t)c->frame.length;
     unsigned code = WS_CLOSE_NO_STATUS;
     int rv = WS_OK;
 
@@ -801,11 +870,11 @@ static int handle_close(struct ws_conn *c)
         return fail(c, WS_ERR_PROTOCOL, "close frame with a 1-byte payload "
                                         "(RFC 6455 5.5.1)");
     if (n >= 2) {
-        code = (unsigned)c->ctrl[0] << 8 | c->ctrl[1];
+        code = (unsigned)p[0] << 8 | p[1];
         if (!ws_close_code_is_valid(code))
             return fail(c, WS_ERR_PROTOCOL, "close frame with an invalid "
                                             "status code (RFC 6455 7.4)");
-        if (ws_utf8_check(c->ctrl + 2, n - 2) != WS_OK)
+        if (ws_utf8_check(p + 2, n - 2) != WS_OK)
             return fail(c, WS_ERR_BAD_UTF8, "close reason is not valid UTF-8 "
                                             "(RFC 6455 5.5.1)");
     }
@@ -817,40 +886,39 @@ static int handle_close(struct ws_conn *c)
         /* Echo the status code (RFC 6455 5.5.1), or send none if none
          * came (1005 is never sent). */
         c->close_sent = 1;
-        rv = queue_control(c, WS_OPCODE_CLOSE, c->ctrl, n >= 2 ? 2 : 0);
+        rv = queue_control(c, WS_OPCODE_CLOSE, p, n >= 2 ? 2 : 0);
     }
     c->state = WS_STATE_CLOSED;
-    notify_close(c, code, n >= 2 ? (const char *)c->ctrl + 2 : "",
+    notify_close(c, code, n >= 2 ? (const char *)p + 2 : "",
                  n >= 2 ? n - 2 : 0);
     return rv == WS_ERR_TRANSPORT ? rv : WS_OK;
 }
 
-static int handle_control(struct ws_conn *c)
+static int handle_control(struct ws_conn *c, const uint8_t *p, size_t n)
 {
-    size_t n = (size_t)c->frame.length;
     int rv = WS_OK;
 
-    switch (c->frame.opcode) {
+    switch (c->u.rx.opcode) {
     case WS_OPCODE_CLOSE:
-        return handle_close(c);
+        return handle_close(c, p, n);
     case WS_OPCODE_PING:
         /* RFC 6455 5.5.2: answer with a pong carrying the same data. */
-        if (!(c->cfg.flags & WS_CONFIG_NO_AUTO_PONG) && !c->close_sent) {
-            rv = queue_control(c, WS_OPCODE_PONG, c->ctrl, n);
+        if (!(c->flags & WS_CONFIG_NO_AUTO_PONG) && !c->close_sent) {
+            rv = queue_control(c, WS_OPCODE_PONG, p, n);
             if (rv != WS_OK)
                 return rv;
         }
         if (c->cb->on_ping == NULL)
             return WS_OK;
         c->in_callback = 1;
-        rv = c->cb->on_ping(c, c->ctrl, n, c->user);
+        rv = c->cb->on_ping(c, p, n, c->user);
         return after_callback(c, rv);
     case WS_OPCODE_PONG:
         /* RFC 6455 5.5.3: an unsolicited pong is fine; no answer. */
         if (c->cb->on_pong == NULL)
             return WS_OK;
         c->in_callback = 1;
-        rv = c->cb->on_pong(c, c->ctrl, n, c->user);
+        rv = c->cb->on_pong(c, p, n, c->user);
         return after_callback(c, rv);
     default:
         return WS_OK;   /* unreachable: decode rejects reserved opcodes */
@@ -861,11 +929,12 @@ static int handle_control(struct ws_conn *c)
 static int finish_frame(struct ws_conn *c)
 {
     c->rx_state = RX_HEADER;
-    if (c->frame.opcode & 0x8u)
-        return handle_control(c);
-    if (!c->frame.fin)
+    if (c->u.rx.opcode & 0x8u)      /* only an empty one gets here */
+        return handle_control(c, ctrl_area(c), 0);
+    if (!c->u.rx.fin)
         return WS_OK;
-    if (c->msg_opcode == WS_OPCODE_TEXT && ws_utf8_finish(&c->utf8) != WS_OK)
+    if (c->msg_opcode == WS_OPCODE_TEXT &&
+        ws_utf8_finish(&c->u.rx.utf8) != WS_OK)
         return fail(c, WS_ERR_BAD_UTF8, "text message ends inside a UTF-8 "
                                         "sequence (RFC 6455 8.1)");
     c->rx_state = RX_MSG_END;
@@ -887,7 +956,7 @@ static int end_message(struct ws_conn *c)
 static int deliver_message(struct ws_conn *c)
 {
     unsigned opcode = c->msg_opcode;
-    size_t n = (size_t)c->msg_len;
+    size_t n = (size_t)c->u.rx.msg_len;
     int rv;
 
     c->rx_state = RX_HEADER;
@@ -910,67 +979,79 @@ int ws_conn_init(struct ws_conn *c, const struct ws_config *cfg,
                  const struct ws_callbacks *cb, void *user, uint8_t *buf,
                  size_t buflen)
 {
+    static const struct ws_config server_defaults; /* role 0: server */
+    uint64_t max_message, max_frame;
     size_t w;
     int rv;
 
     if (c == NULL || cb == NULL || cb->send == NULL || buf == NULL ||
-        buflen < WS_CONN_BUF_MIN)
+        buflen < WS_CONN_BUF_MIN || buflen > UINT32_MAX)
         return WS_ERR_INVALID_ARG;
     memset(c, 0, sizeof *c);
-    if (cfg != NULL)
-        c->cfg = *cfg;
-    if (c->cfg.role != WS_ROLE_SERVER && c->cfg.role != WS_ROLE_CLIENT)
+    if (cfg == NULL)
+        cfg = &server_defaults;
+    if (cfg->role != WS_ROLE_SERVER && cfg->role != WS_ROLE_CLIENT)
         return WS_ERR_INVALID_ARG;
-    if (cb->on_message && c->cfg.message_buf == NULL && c->cfg.alloc == NULL)
+    if (cb->on_message && cfg->message_buf == NULL && cfg->alloc == NULL)
         return WS_ERR_INVALID_ARG;
-    if (c->cfg.alloc && c->cfg.alloc->realloc == NULL)
+    if (cfg->alloc && cfg->alloc->realloc == NULL)
         return WS_ERR_INVALID_ARG;
-    if (c->cfg.max_message == 0)
-        c->cfg.max_message = WS_DEFAULT_MAX_MESSAGE;
-    if (cb->on_message && c->cfg.message_buf &&
-        c->cfg.max_message > c->cfg.message_buf_len)
-        c->cfg.max_message = c->cfg.message_buf_len;
+    max_message = cfg->max_message ? cfg->max_message
+                                   : WS_DEFAULT_MAX_MESSAGE;
+    if (cb->on_message && cfg->message_buf &&
+        max_message > cfg->message_buf_len)
+        max_message = cfg->message_buf_len;
 #if SIZE_MAX < UINT64_MAX
     /* A whole message is handed over as one size_t-long buffer: on a
      * 32-bit build a longer one (say max_message = 8 GiB through alloc)
      * could never be delivered, and its length would be truncated. Refuse
      * it at the frame header with 1009 instead. Streaming receive keeps
      * the 64-bit limit: its lengths stay uint64_t end to end. */
-    if (cb->on_message && c->cfg.max_message > SIZE_MAX)
-        c->cfg.max_message = SIZE_MAX;
+    if (cb->on_message && max_message > SIZE_MAX)
+        max_message = SIZE_MAX;
 #endif
-    if (c->cfg.max_frame == 0 || c->cfg.max_frame > c->cfg.max_message)
-        c->cfg.max_frame = c->cfg.max_message;
-    if (c->cfg.max_fragments == 0)
-        c->cfg.max_fragments = WS_DEFAULT_MAX_FRAGMENTS;
-    if (c->cfg.max_handshake == 0)
-        c->cfg.max_handshake = WS_DEFAULT_MAX_HANDSHAKE;
-    if (c->cfg.max_headers == 0)
-        c->cfg.max_headers = WS_DEFAULT_MAX_HEADERS;
-    c->cfg.allowed_rsv &= 7u;
+    max_frame = cfg->max_frame;
+    if (max_frame == 0 || max_frame > max_message)
+        max_frame = max_message;
+    c->max_message = max_message;
+    c->max_frame = max_frame;
+    c->max_fragments = cfg->max_fragments ? cfg->max_fragments
+                                          : WS_DEFAULT_MAX_FRAGMENTS;
+    c->role = (uint8_t)cfg->role;
+    c->flags = (uint8_t)cfg->flags;
+    c->allowed_rsv = (uint8_t)(cfg->allowed_rsv & 7u);
+    c->alloc = cfg->alloc;
     c->cb = cb;
     c->user = user;
     c->buf = buf;
-    c->buflen = buflen;
+    c->buflen = (uint32_t)buflen;
     c->close_code = WS_CLOSE_ABNORMAL;
-    if (c->cfg.message_buf) {
-        c->msg_buf = c->cfg.message_buf;
-        c->msg_cap = c->cfg.message_buf_len;
+    if (cfg->message_buf) {
+        c->msg_buf = cfg->message_buf;
+        c->msg_cap = cfg->message_buf_len;
+        c->fixed_msg_buf = 1;
     }
 
-    if (c->cfg.flags & WS_CONFIG_START_OPEN) {
+    if (cfg->flags & WS_CONFIG_START_OPEN) {
         c->state = WS_STATE_OPEN;
         c->opened = 1;
         return WS_OK;
     }
     c->state = WS_STATE_CONNECTING;
-    if (!is_client(c))
+    c->u.hs.max_size = cfg->max_handshake ? cfg->max_handshake
+                                          : WS_DEFAULT_MAX_HANDSHAKE;
+    c->u.hs.max_headers = cfg->max_headers ? cfg->max_headers
+                                           : WS_DEFAULT_MAX_HEADERS;
+    if (!is_client(c)) {
+        c->u.hs.text = cfg->response_headers;
         return WS_OK;
+    }
 
     /* Client: send the Upgrade request now; the response is gathered
      * after it in buf. */
-    rv = ws_handshake_write_request((char *)buf, buflen, &c->cfg.request,
-                                    c->key, &w);
+    c->u.hs.text = cfg->request.protocols;
+    rv = ws_handshake_write_request((char *)buf, buflen, &cfg->request,
+                                    c->u.hs.key, &w);
     if (rv != WS_OK) {
         c->state = WS_STATE_CLOSED;
         c->error = rv == WS_ERR_NO_SPACE ? WS_ERR_INVALID_ARG : rv;
@@ -981,8 +1062,8 @@ int ws_conn_init(struct ws_conn *c, const struct ws_config *cfg,
         c->error = WS_ERR_INVALID_ARG;
         return c->error;
     }
-    c->out_tail = w;
-    c->hs_base = w;
+    c->out_tail = (uint32_t)w;
+    c->u.hs.base = (uint32_t)w;
     rv = flush_output(c);
     return rv == WS_AGAIN ? WS_OK : rv;
 }
@@ -992,9 +1073,8 @@ void ws_conn_reset(struct ws_conn *c)
 {
     if (c == NULL)
         return;
-    if (c->cfg.alloc && c->msg_buf && c->cfg.message_buf == NULL)
-        (void)c->cfg.alloc->realloc(c->cfg.alloc->ctx, c->msg_buf, c->msg_cap,
-                                    0);
+    if (c->alloc && c->msg_buf && !c->fixed_msg_buf)
+        (void)c->alloc->realloc(c->alloc->ctx, c->msg_buf, c->msg_cap, 0);
     c->msg_buf = NULL;
     c->msg_cap = 0;
     c->state = WS_STATE_CLOSED;
@@ -1014,7 +1094,7 @@ static int payload_step(struct ws_conn *c, uint8_t *data, size_t len,
     int rv = read_payload(c, data + *off, len - *off, &used);
 
     *off += used;
-    if (rv == WS_OK && c->rx_state == RX_PAYLOAD && c->frame_left == 0)
+    if (rv == WS_OK && c->rx_state == RX_PAYLOAD && c->u.rx.frame_left == 0)
         rv = finish_frame(c);
     return rv;
 }
@@ -1049,7 +1129,7 @@ int ws_conn_feed(struct ws_conn *c, uint8_t *data, size_t len,
     for (;;) {
         switch (c->rx_state) {
         case RX_PAYLOAD:
-            if (c->frame_left == 0) {
+            if (c->u.rx.frame_left == 0) {
                 rv = finish_frame(c);
                 break;
             }
@@ -1076,7 +1156,7 @@ int ws_conn_feed(struct ws_conn *c, uint8_t *data, size_t len,
             /* The payload usually follows in the same input: go on with
              * it at once (same steps as the next turn of the loop). */
             if (rv == WS_OK && c->rx_state == RX_PAYLOAD &&
-                c->frame_left > 0 && off < len)
+                c->u.rx.frame_left > 0 && off < len)
                 rv = payload_step(c, data, len, &off);
             break;
         }
@@ -1084,7 +1164,8 @@ int ws_conn_feed(struct ws_conn *c, uint8_t *data, size_t len,
             break;
         if (off == len && (c->rx_state == RX_HEADER ||
                            c->rx_state == RX_IGNORE ||
-                           (c->rx_state == RX_PAYLOAD && c->frame_left > 0)))
+                           (c->rx_state == RX_PAYLOAD &&
+                            c->u.rx.frame_left > 0)))
             break;
     }
     *consumed = off;
@@ -1131,7 +1212,7 @@ int ws_conn_send_frame(struct ws_conn *c, unsigned opcode, int fin,
         if (fin)
             c->tx_opcode = 0;
         else if (c->tx_opcode == 0)
-            c->tx_opcode = opcode;
+            c->tx_opcode = (uint8_t)opcode;
     }
     return rv;
 }
@@ -1225,18 +1306,14 @@ int ws_conn_flush(struct ws_conn *c)
 /* see ws.h */
 int ws_conn_select_protocol(struct ws_conn *c, const char *protocol)
 {
-    size_t n;
-
     if (c == NULL || protocol == NULL)
         return WS_ERR_INVALID_ARG;
-    if (c->hs_req == NULL)
+    if (c->state != WS_STATE_CONNECTING || c->u.hs.req == NULL)
         return WS_ERR_BAD_STATE;   /* only from on_request */
-    n = strlen(protocol);
-    if (n == 0 || n >= sizeof c->protocol ||
-        !ws_request_has_protocol(c->hs_req, protocol))
+    if (protocol[0] == '\0' ||
+        !ws_request_has_protocol(c->u.hs.req, protocol))
         return WS_ERR_INVALID_ARG;
-    memcpy(c->protocol, protocol, n + 1);
-    c->protocol_len = (uint8_t)n;
+    c->protocol = protocol;
     return WS_OK;
 }
 
@@ -1246,10 +1323,10 @@ int ws_conn_reject(struct ws_conn *c, unsigned http_status,
 {
     if (c == NULL || http_status < 400 || http_status > 599)
         return WS_ERR_INVALID_ARG;
-    if (c->hs_req == NULL)
+    if (c->state != WS_STATE_CONNECTING || c->u.hs.req == NULL)
         return WS_ERR_BAD_STATE;
-    c->reject_status = http_status;
-    c->reject_reason = reason;
+    c->u.hs.reject_status = (uint16_t)http_status;
+    c->u.hs.reject_reason = reason;
     return WS_OK;
 }
 
@@ -1323,7 +1400,7 @@ const char *ws_conn_get_reason(const struct ws_conn *c)
 /* see ws.h */
 const char *ws_conn_get_protocol(const struct ws_conn *c)
 {
-    return c->protocol;
+    return c->protocol ? c->protocol : "";
 }
 
 /* see ws.h */
@@ -1341,7 +1418,66 @@ void ws_conn_set_user(struct ws_conn *c, void *user)
 /* see ws.h */
 enum ws_role ws_conn_get_role(const struct ws_conn *c)
 {
-    return (enum ws_role)c->cfg.role;
+    return (enum ws_role)c->role;
+}
+
+/* Bytes of a control frame's payload gathered in the reserve so far. */
+static size_t ctrl_gathered(const struct ws_conn *c)
+{
+    if (c->state == WS_STATE_CONNECTING || c->rx_state != RX_PAYLOAD ||
+        !(c->u.rx.opcode & 0x8u))
+        return 0;
+    return (size_t)c->u.rx.frame_off;
+}
+
+/* see ws.h */
+int ws_conn_buffer_busy(const struct ws_conn *c)
+{
+    if (is_client(c) || out_pending(c) > 0 || c->slot_opcode != 0 ||
+        ctrl_gathered(c) > 0)
+        return 1;
+    return c->state == WS_STATE_CONNECTING && c->u.hs.len > 0;
+}
+
+/* see ws.h */
+int ws_conn_set_buffer(struct ws_conn *c, uint8_t *buf, size_t len)
+{
+    uint8_t *old = c ? c->buf : NULL;
+    size_t n, reserve;
+
+    if (c == NULL || buf == NULL || len < WS_CONN_BUF_MIN ||
+        len > UINT32_MAX)
+        return WS_ERR_INVALID_ARG;
+    if (c->in_callback)
+        return WS_ERR_BAD_STATE;
+    if (buf == old && len == c->buflen)
+        return WS_OK;
+    if (c->state == WS_STATE_CONNECTING) {
+        /* The handshake bytes and the output keep their offsets. */
+        n = c->u.hs.base + c->u.hs.len;
+        if (n < c->out_tail)
+            n = c->out_tail;
+        if (n > len)
+            return WS_ERR_NO_SPACE;
+        memcpy(buf, old, n);
+        c->buf = buf;
+        c->buflen = (uint32_t)len;
+        return WS_OK;
+    }
+    /* Open: pending output to the front, the reserve to the new end. */
+    reserve = reserve_size(c);
+    n = out_pending(c);
+    if (n > len - reserve)
+        return WS_ERR_NO_SPACE;
+    memcpy(buf, old + c->out_head, n);
+    memcpy(buf + len - reserve, old + c->buflen - reserve, reserve);
+    if (c->protocol && is_client(c))
+        c->protocol = (const char *)buf + len - reserve;
+    c->out_head = 0;
+    c->out_tail = (uint32_t)n;
+    c->buf = buf;
+    c->buflen = (uint32_t)len;
+    return WS_OK;
 }
 
 /* see ws.h */

@@ -266,8 +266,27 @@ struct setup {
     int handshake;           /* 1: start CONNECTING (no START_OPEN) */
 };
 
+/* Before each piece of input, a sharing run moves the connection to a
+ * buffer shared with "other connections" (then scribbled over, as they
+ * would) whenever ws_conn_buffer_busy() allows it, and otherwise to one of
+ * two buffers of its own (of different sizes), so every move copies. */
+static void share_buffer(struct ws_conn *c, unsigned turn)
+{
+    static uint8_t shared[8192], own_a[8192], own_b[6000];
+
+    if (!ws_conn_buffer_busy(c)) {
+        EXPECT_EQ(ws_conn_set_buffer(c, shared, sizeof shared), WS_OK);
+        memset(shared, 0xA5, sizeof shared);
+    } else if (turn & 1) {
+        EXPECT_EQ(ws_conn_set_buffer(c, own_a, sizeof own_a), WS_OK);
+    } else {
+        EXPECT_EQ(ws_conn_set_buffer(c, own_b, sizeof own_b), WS_OK);
+    }
+}
+
 static void run_once(const struct setup *s, const uint8_t *in, size_t n,
-                     const size_t *cuts, size_t ncuts, struct outcome *o)
+                     const size_t *cuts, size_t ncuts, int share,
+                     struct outcome *o)
 {
     static uint8_t buf[8192];
     static uint8_t msgbuf[1 << 20];
@@ -293,6 +312,8 @@ static void run_once(const struct setup *s, const uint8_t *in, size_t n,
     o->status = WS_OK;
     for (i = 0; i <= ncuts && o->status == WS_OK; i++) {
         size_t end = i < ncuts ? cuts[i] : n, used = 0;
+        if (share)
+            share_buffer(&c, (unsigned)i);
         o->status = ws_conn_feed(&c, copy + start, end - start, &used);
         EXPECT_TRUE(used <= end - start);
         if (o->status == WS_OK)
@@ -323,22 +344,26 @@ static int outcome_same(const struct outcome *a, const struct outcome *b)
            (a->canon.n == 0 || memcmp(a->canon.p, b->canon.p, a->canon.n) == 0);
 }
 
-/* Feed in whole, byte by byte, and (for inputs up to 300 bytes) split in
- * two at every position; all must agree. Returns the whole-input outcome. */
+/* Feed in whole, byte by byte (also with the buffer shared between
+ * pieces), and (for inputs up to 300 bytes) split in two at every
+ * position; all must agree. Returns the whole-input outcome. */
 static void feed_every_way(const struct setup *s, const uint8_t *in, size_t n,
                            struct outcome *whole)
 {
     struct outcome o;
     size_t *cuts = calloc(n ? n : 1, sizeof *cuts), k;
 
-    run_once(s, in, n, NULL, 0, whole);
+    run_once(s, in, n, NULL, 0, 0, whole);
     for (k = 0; k + 1 < n; k++)
         cuts[k] = k + 1;
-    run_once(s, in, n, cuts, n ? n - 1 : 0, &o);
+    run_once(s, in, n, cuts, n ? n - 1 : 0, 0, &o);
+    EXPECT_TRUE(outcome_same(whole, &o));
+    outcome_free(&o);
+    run_once(s, in, n, cuts, n ? n - 1 : 0, 1, &o);
     EXPECT_TRUE(outcome_same(whole, &o));
     outcome_free(&o);
     for (k = 1; n <= 300 && k < n; k++) {
-        run_once(s, in, n, &k, 1, &o);
+        run_once(s, in, n, &k, 1, 0, &o);
         if (!outcome_same(whole, &o)) {
             test_note("split at %zu differs: status %d/%d state %d/%d "
                       "close %u/%u log %zu/%zu canon %zu/%zu", k,
@@ -494,6 +519,66 @@ void test_conn_ping_gets_pong_with_same_payload(void)
     outcome_free(&o);
 }
 
+/* ws_conn_buffer_busy / ws_conn_set_buffer: what a connection keeps in
+ * its buffer between calls (a ping read in pieces, output the sink did not
+ * take) moves with it, and a buffer that cannot hold it is refused. */
+void test_conn_set_buffer_moves_what_it_holds(void)
+{
+    static const uint8_t masked_ping[] = {0x89, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                                          0x7f, 0x9f, 0x4d, 0x51, 0x58};
+    static uint8_t a[4096], b[WS_CONN_BUF_MIN], d[2048], big[1000];
+    struct ws_config cfg;
+    struct ws_conn c;
+    struct rec r;
+    struct bytes canon = {0};
+    uint8_t in[sizeof masked_ping];
+    unsigned last_close;
+    int closes;
+    size_t used;
+
+    memset(&cfg, 0, sizeof cfg);
+    memset(&r, 0, sizeof r);
+    memset(big, 'x', sizeof big);
+    memcpy(in, masked_ping, sizeof in);
+    cfg.flags = WS_CONFIG_START_OPEN;
+    EXPECT_EQ(ws_conn_init(&c, &cfg, &streaming_cb, &r, a, sizeof a), WS_OK);
+    EXPECT_EQ(ws_conn_buffer_busy(&c), 0);
+    EXPECT_EQ(ws_conn_set_buffer(&c, b, WS_CONN_BUF_MIN - 1),
+              WS_ERR_INVALID_ARG);
+    EXPECT_EQ(ws_conn_set_buffer(&c, NULL, sizeof b), WS_ERR_INVALID_ARG);
+
+    /* Header and 2 of the 5 payload bytes: the 2 are kept in the buffer. */
+    EXPECT_EQ(ws_conn_feed(&c, in, 8, &used), WS_OK);
+    EXPECT_EQ(used, 8);
+    EXPECT_EQ(ws_conn_buffer_busy(&c), 1);
+    EXPECT_EQ(ws_conn_set_buffer(&c, b, sizeof b), WS_OK);
+    memset(a, 0xEE, sizeof a);
+    /* The rest, with the sink blocked: the pong waits in the buffer. */
+    r.block = 1;
+    EXPECT_EQ(ws_conn_feed(&c, in + 8, sizeof in - 8, &used), WS_OK);
+    EXPECT_MEM(r.log.p, r.log.n, "IHello|", 7);
+    EXPECT_EQ(ws_conn_buffer_busy(&c), 1);
+    /* 1000 bytes of output queue behind it (they fit in 2 KiB, not in
+     * what the reserve leaves of 512 B). */
+    EXPECT_EQ(ws_conn_set_buffer(&c, d, sizeof d), WS_OK);
+    memset(b, 0xEE, sizeof b);
+    EXPECT_EQ(ws_conn_send_binary(&c, big, sizeof big), WS_OK);
+    EXPECT_EQ(ws_conn_set_buffer(&c, b, sizeof b), WS_ERR_NO_SPACE);
+    EXPECT_EQ(ws_conn_set_buffer(&c, a, sizeof a), WS_OK);
+    memset(d, 0xEE, sizeof d);
+    r.block = 0;
+    EXPECT_EQ(ws_conn_flush(&c), WS_OK);
+    EXPECT_EQ(ws_conn_buffer_busy(&c), 0);
+    EXPECT_EQ(decode_output(&r.out, 0, &canon, &last_close, &closes), 2);
+    EXPECT_EQ(canon.n, 7 + 1002);
+    EXPECT_MEM(canon.p, 7, "\x8AHello|", 7);
+    EXPECT_EQ(canon.p[7], 0x82);
+    EXPECT_TRUE(canon.n == 1009 && memcmp(canon.p + 8, big, 1000) == 0);
+    bytes_free(&canon);
+    bytes_free(&r.out);
+    bytes_free(&r.log);
+}
+
 /* Every ping gets its own pong (Autobahn 2.10). */
 void test_conn_every_ping_answered(void)
 {
@@ -531,7 +616,7 @@ void test_conn_receives_rfc_256_and_64k_binary(void)
     {
         struct setup s = server_whole;
         s.role = WS_ROLE_CLIENT;
-        run_once(&s, in.p, in.n, NULL, 0, &o);
+        run_once(&s, in.p, in.n, NULL, 0, 0, &o);
     }
     EXPECT_EQ(o.status, WS_OK);
     EXPECT_EQ(o.log.n, 2 + 4 + 256 + 2 + 6 + 65536);
@@ -1606,7 +1691,7 @@ void test_conn_server_handshake_too_big_431(void)
  * frames arrive together, in any split. */
 void test_conn_client_handshake(void)
 {
-    static uint8_t buf[4096];
+    static uint8_t buf[4096], other[1000];
     struct ws_config cfg;
     struct ws_request req;
     struct ws_conn c;
@@ -1645,6 +1730,12 @@ void test_conn_client_handshake(void)
         EXPECT_EQ(ws_conn_is_open(&c), 1);
         EXPECT_STR(ws_conn_get_protocol(&c), "chat");
         EXPECT_MEM(r.log.p, r.log.n, "oB\x01HelloE", 9);
+        /* A client is always busy: its subprotocol name lives in buf. */
+        EXPECT_EQ(ws_conn_buffer_busy(&c), 1);
+        EXPECT_EQ(ws_conn_set_buffer(&c, other, sizeof other), WS_OK);
+        memset(buf, 0xEE, sizeof buf);
+        EXPECT_STR(ws_conn_get_protocol(&c), "chat");
+        EXPECT_EQ(ws_conn_set_buffer(&c, buf, sizeof buf), WS_OK);
         bytes_free(&in);
         bytes_free(&r.out);
         bytes_free(&r.log);

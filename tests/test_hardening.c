@@ -872,7 +872,7 @@ static void client_response_case(uint32_t limit, size_t total, size_t step,
     hc_setup(&h, WS_ROLE_CLIENT, 1);
     h.cfg.max_handshake = limit;
     EXPECT_EQ(hc_init(&h, &streaming, 16384), WS_OK);
-    EXPECT_EQ(ws_accept_key(h.c.key, WS_KEY_LEN, accept), WS_OK);
+    EXPECT_EQ(ws_accept_key(h.c.u.hs.key, WS_KEY_LEN, accept), WS_OK);
     bytes_str(&resp, "HTTP/1.1 101 Switching Protocols\r\n"
                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                   "Sec-WebSocket-Accept: ");

@@ -101,6 +101,9 @@ struct ws_server {
     struct io_tls_ctx *tls;
     struct ws_server *next;
     unsigned port;
+    /* opts.protocols with a NUL after each name: the core keeps the
+     * chosen name by pointer (ws_conn_select_protocol) */
+    char names[];
 };
 
 struct ws_io_conn {
@@ -129,7 +132,9 @@ struct ws_io_conn {
     uint8_t http_phase;              /* HTTP_WAIT, _PENDING, ... */
     uint8_t http_keep_alive;         /* the pending request allows reuse */
     uint8_t in_http;                 /* inside http_process() */
-    uint8_t *hbuf;                   /* HTTP: request bytes not yet used */
+    uint8_t *hbuf;                   /* HTTP: request bytes not yet used;
+                                        open server: the core's own buffer
+                                        while it is busy (see feed) */
     size_t hlen;
     uint64_t bytes_in, bytes_out;
 
@@ -1072,11 +1077,9 @@ static void choose_protocol(struct ws_io_conn *c, const struct ws_request *r)
     list.p = c->opts->protocols;
     list.n = strlen(list.p);
     while (ws_token_next(list, &pos, &tok) == WS_OK) {
-        char name[64];
-        if (tok.n == 0 || tok.n >= sizeof name)
+        const char *name = c->server->names + (tok.p - list.p);
+        if (tok.n == 0)
             continue;
-        memcpy(name, tok.p, tok.n);
-        name[tok.n] = '\0';
         if (ws_request_has_protocol(r, name) &&
             ws_conn_select_protocol(&c->conn, name) == WS_OK)
             return;
@@ -1299,12 +1302,48 @@ static int handshaking(struct ws_io_conn *c)
  *    whole head again on each new line), so this answers exactly as
  *    feeding the pieces would: the same early 400, the same 431 at
  *    CONN_BUF_SIZE, one on_request.
+ *  - once open, the core keeps bytes in its buffer only when a control
+ *    frame arrives in pieces (ws_conn_buffer_busy): for as long as that
+ *    lasts the connection gets a buffer of its own (own_buffer).
  * Other connections' calls cannot come in between: the loop is one
  * thread, a handler cannot feed, and sending on a server connection never
  * writes into the buffer. Client connections keep a buffer of their own
  * (they mask into it and gather the answer to their request there).
  */
+static void feed_input(struct ws_io_conn *c, uint8_t *p, size_t n);
+
+static void own_buffer(struct ws_io_conn *c)
+{
+    int busy;
+
+    if (c->dead || c->server == NULL || c->http || !c->core_ready ||
+        handshaking(c))
+        return;
+    busy = ws_conn_buffer_busy(&c->conn);
+    if (busy && c->hbuf == NULL) {
+        uint8_t *b = malloc(CONN_BUF_SIZE);
+        if (b == NULL ||
+            ws_conn_set_buffer(&c->conn, b, CONN_BUF_SIZE) != WS_OK) {
+            free(b);
+            conn_fail(c, WS_ERR_NO_MEMORY, "out of memory");
+            return;
+        }
+        c->hbuf = b;
+    } else if (!busy && c->hbuf != NULL) {
+        (void)ws_conn_set_buffer(&c->conn, c->loop->core_buf,
+                                 CONN_BUF_SIZE);
+        free(c->hbuf);
+        c->hbuf = NULL;
+    }
+}
+
 static void feed(struct ws_io_conn *c, uint8_t *p, size_t n)
+{
+    feed_input(c, p, n);
+    own_buffer(c);
+}
+
+static void feed_input(struct ws_io_conn *c, uint8_t *p, size_t n)
 {
     size_t take;
 
@@ -2062,6 +2101,7 @@ int ws_server_listen(struct ws_loop *loop, const char *host, const char *port,
                      struct ws_server **out)
 {
     struct ws_server *s;
+    size_t plen = opts && opts->protocols ? strlen(opts->protocols) : 0;
     char err[256];
 
     if (out)
@@ -2069,11 +2109,20 @@ int ws_server_listen(struct ws_loop *loop, const char *host, const char *port,
     if (loop == NULL || port == NULL || opts == NULL ||
         (opts->tls_cert == NULL) != (opts->tls_key == NULL))
         return WS_ERR_INVALID_ARG;
-    s = calloc(1, sizeof *s);
+    s = calloc(1, sizeof *s + plen + 1);
     if (s == NULL)
         return WS_ERR_NO_MEMORY;
     s->loop = loop;
     s->opts = *opts;
+    if (plen > 0) {
+        struct ws_slice list, tok;
+        size_t pos = 0;
+        list.p = opts->protocols;
+        list.n = plen;
+        memcpy(s->names, list.p, plen);
+        while (ws_token_next(list, &pos, &tok) == WS_OK)
+            s->names[(size_t)(tok.p - list.p) + tok.n] = '\0';
+    }
     s->h.type = H_SERVER;
     if (opts->tls_cert) {
         s->tls = io_tls_server_ctx(opts->tls_cert, opts->tls_key, err,
