@@ -65,6 +65,10 @@
 
 enum handle_type { H_WAKE, H_SERVER, H_CONN };
 
+/* The peer's address is kept in binary and formatted when asked for. */
+enum peer_family { PEER_NONE, PEER_V4, PEER_V6 };
+#define PEER_TEXT_MAX 72             /* "[IPv6]:port", or X-Forwarded-For */
+
 /* Every descriptor the loop waits on starts with this. */
 struct handle {
     int type;
@@ -139,10 +143,13 @@ struct ws_io_conn {
 
     int error;
     unsigned close_code;
-    char close_reason[WS_CLOSE_REASON_MAX + 1];
+    char *close_reason;              /* malloc'd; NULL: none (n == 0) */
     size_t close_reason_len;
 
-    char peer[72];
+    char *peer;                      /* text: see ws_io_get_peer() */
+    uint8_t peer_addr[16];           /* IPv4: the first 4 bytes */
+    uint16_t peer_port;
+    uint8_t peer_family;             /* PEER_NONE, PEER_V4, PEER_V6 */
     char *path;
 
     struct ws_io_conn *prev, *next;  /* the loop's list */
@@ -537,14 +544,20 @@ static void free_queue(struct ws_io_conn *c)
     c->queued = 0;
 }
 
-/* Remember the code and reason on_close will report. */
+/* Remember the code and reason on_close will report. The reason is kept
+ * in its own allocation (most connections never need one); without memory
+ * for it, on_close gets the code with an empty reason. */
 static void set_close(struct ws_io_conn *c, unsigned code, const char *reason,
                       size_t n)
 {
+    char *copy = NULL;
+
     n = n < WS_CLOSE_REASON_MAX ? n : WS_CLOSE_REASON_MAX;
+    if (n > 0 && (copy = dup_str(reason, n)) == NULL)
+        n = 0;
     c->close_code = code;
-    memcpy(c->close_reason, reason, n);
-    c->close_reason[n] = '\0';
+    free(c->close_reason);
+    c->close_reason = copy;
     c->close_reason_len = n;
 }
 
@@ -608,13 +621,16 @@ static void conn_end(struct ws_io_conn *c)
     c->next_dead = loop->dead;
     loop->dead = c;
     if (hd && hd->on_close)
-        hd->on_close(c, c->close_code, c->close_reason, c->close_reason_len,
-                     c->user);
+        hd->on_close(c, c->close_code,
+                     c->close_reason ? c->close_reason : "",
+                     c->close_reason_len, c->user);
 }
 
 static void conn_free(struct ws_io_conn *c)
 {
     free(c->hbuf);
+    free(c->close_reason);
+    free(c->peer);
     free(c->path);
     if (c->client) {
         free(c->client->host);
@@ -1095,7 +1111,11 @@ static void use_forwarded_for(struct ws_io_conn *c,
         while (ws_token_next(v, &tpos, &tok) == WS_OK)
             last = tok;
     }
-    if (last.n > 0 && last.n < sizeof c->peer) {
+    if (last.n > 0 && last.n < PEER_TEXT_MAX) {
+        /* In place if the text exists (see ws_io_get_peer): a pointer the
+         * application got from an on_http before the upgrade stays valid. */
+        if (c->peer == NULL && (c->peer = malloc(PEER_TEXT_MAX)) == NULL)
+            return;             /* the socket's address stays */
         memcpy(c->peer, last.p, last.n);
         c->peer[last.n] = '\0';
     }
@@ -1517,18 +1537,33 @@ static void handle_conn(struct ws_io_conn *c, uint32_t revents)
 /* Accepting                                                                */
 /* ------------------------------------------------------------------------ */
 
-static void format_peer(const struct sockaddr *sa, char *out, size_t cap)
+/* Keep the peer's address (19 bytes, not a 128-byte sockaddr_storage or
+ * its text): ws_io_get_peer() formats it if and when it is asked for. */
+static void save_peer(struct ws_io_conn *c, const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)sa;
+        memcpy(c->peer_addr, &a->sin6_addr, 16);
+        c->peer_port = ntohs(a->sin6_port);
+        c->peer_family = PEER_V6;
+    } else if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)sa;
+        memcpy(c->peer_addr, &a->sin_addr, 4);
+        c->peer_port = ntohs(a->sin_port);
+        c->peer_family = PEER_V4;
+    }
+}
+
+static void format_peer(const struct ws_io_conn *c, char *out, size_t cap)
 {
     char host[INET6_ADDRSTRLEN];
 
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const void *)sa;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-        snprintf(out, cap, "[%s]:%u", host, ntohs(a->sin6_port));
-    } else if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const void *)sa;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-        snprintf(out, cap, "%s:%u", host, ntohs(a->sin_port));
+    if (c->peer_family == PEER_V6) {
+        inet_ntop(AF_INET6, c->peer_addr, host, sizeof host);
+        snprintf(out, cap, "[%s]:%u", host, c->peer_port);
+    } else if (c->peer_family == PEER_V4) {
+        inet_ntop(AF_INET, c->peer_addr, host, sizeof host);
+        snprintf(out, cap, "%s:%u", host, c->peer_port);
     } else {
         snprintf(out, cap, "unknown");
     }
@@ -1593,7 +1628,7 @@ static void accept_all(struct ws_server *s)
             continue;
         }
         c->server = s;
-        format_peer((struct sockaddr *)&ss, c->peer, sizeof c->peer);
+        save_peer(c, (struct sockaddr *)&ss);
         if (watch(loop, &c->h, POLLIN) < 0) {
             conn_fail(c, WS_ERR_TRANSPORT, "epoll_ctl failed");
             continue;
@@ -2248,7 +2283,7 @@ int ws_client_connect(struct ws_loop *loop, const char *url,
         if (set_nonblocking(fd) == 0 &&
             (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
              errno == EINPROGRESS)) {
-            format_peer(ai->ai_addr, c->peer, sizeof c->peer);
+            save_peer(c, ai->ai_addr);
             break;
         }
         close(fd);
@@ -2935,7 +2970,23 @@ size_t ws_io_get_buffered(const struct ws_io_conn *c)
 /* see ws_io.h */
 const char *ws_io_get_peer(const struct ws_io_conn *c)
 {
-    return c->peer;
+    /* Formatted on the first call and kept until the connection is freed,
+     * so the string stays valid (on_close included). With trust_proxy it
+     * gets room for an X-Forwarded-For address that may replace it. c is
+     * const to the caller only: every connection is malloc'd here. */
+    struct ws_io_conn *m = (struct ws_io_conn *)c;
+    char text[PEER_TEXT_MAX];
+    size_t n;
+
+    if (m->peer == NULL) {
+        format_peer(m, text, sizeof text);
+        n = strlen(text) + 1;
+        m->peer = malloc(m->opts->trust_proxy ? PEER_TEXT_MAX : n);
+        if (m->peer == NULL)
+            return "unknown";
+        memcpy(m->peer, text, n);
+    }
+    return m->peer;
 }
 
 /* see ws_io.h */
