@@ -150,7 +150,7 @@ struct ws_io_conn {
     uint8_t peer_addr[16];           /* IPv4: the first 4 bytes */
     uint16_t peer_port;
     uint8_t peer_family;             /* PEER_NONE, PEER_V4, PEER_V6 */
-    char *path;
+    const char *path;                /* root_path, or malloc'd */
 
     struct ws_io_conn *prev, *next;  /* the loop's list */
     struct ws_io_conn *next_dead;
@@ -216,6 +216,9 @@ enum http_phase { HTTP_WAIT, HTTP_PENDING, HTTP_STREAMING, HTTP_CLOSING };
 #define HTTP_BUF_SIZE 8192u
 
 static struct ws_loop *signal_loop;  /* the one loop signals go to */
+
+/* The request path of nearly every connection: not worth a malloc each. */
+static const char root_path[] = "/";
 
 static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
                      size_t cnt, size_t *written, void *user);
@@ -626,12 +629,19 @@ static void conn_end(struct ws_io_conn *c)
                      c->close_reason_len, c->user);
 }
 
+static void free_path(struct ws_io_conn *c)
+{
+    if (c->path != root_path)
+        free((char *)c->path);
+    c->path = NULL;
+}
+
 static void conn_free(struct ws_io_conn *c)
 {
     free(c->hbuf);
     free(c->close_reason);
     free(c->peer);
-    free(c->path);
+    free_path(c);
     if (c->client) {
         free(c->client->host);
         free(c->client->host_header);
@@ -1128,8 +1138,11 @@ static int core_request(struct ws_conn *core, const struct ws_request *r,
     const struct ws_io_handlers *hd = c->opts->handlers;
 
     (void)core;
-    free(c->path);
-    c->path = dup_str(r->path.p, r->path.n);
+    free_path(c);
+    if (r->path.n == 1 && r->path.p[0] == '/')
+        c->path = root_path;
+    else
+        c->path = dup_str(r->path.p, r->path.n);
     if (c->opts->trust_proxy)
         use_forwarded_for(c, r);
     choose_protocol(c, r);
@@ -2240,7 +2253,7 @@ int ws_client_connect(struct ws_loop *loop, const char *url,
 {
     struct addrinfo hints, *res = NULL, *ai;
     struct ws_io_conn *c;
-    char err[256];
+    char err[256], *path = NULL;
     int fd = -1, rv, one = 1;
 
     if (out)
@@ -2257,7 +2270,8 @@ int ws_client_connect(struct ws_loop *loop, const char *url,
     }
     c->client->opts = *opts;
     c->opts = &c->client->opts;
-    rv = parse_url(c->client, &c->path, url);
+    rv = parse_url(c->client, &path, url);
+    c->path = path;
     if (rv != WS_OK)
         goto fail;
     if (c->client->is_tls) {
