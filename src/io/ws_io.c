@@ -107,8 +107,25 @@ struct ws_server {
     unsigned port;
 };
 
+/* Ordered for packing (flags, then pointers, small fields last): every
+ * idle connection costs its size (tests/bench/ECHO.md). */
 struct ws_io_conn {
     struct handle h;
+    unsigned tcp_connecting : 1;     /* client: connect() in progress */
+    unsigned tls_handshaking : 1;
+    unsigned core_ready : 1;         /* ws_conn_init done */
+    unsigned high : 1;               /* above high_water, waiting to drain */
+    unsigned awaiting_pong : 1;
+    unsigned dead : 1;
+    unsigned eof : 1;                /* the peer closed its side */
+    unsigned tls_wants_read : 1;     /* a TLS write waits for readability */
+    unsigned lingering : 1;          /* server: FIN sent, draining input */
+    unsigned http : 1;               /* plain HTTP (on_http), not WebSocket */
+    unsigned http_phase : 2;         /* HTTP_WAIT, _PENDING, ... */
+    unsigned http_keep_alive : 1;    /* the pending request allows reuse */
+    unsigned in_http : 1;            /* inside http_process() */
+    unsigned peer_family : 2;        /* PEER_NONE, PEER_V4, PEER_V6 */
+
     struct ws_loop *loop;
     struct ws_server *server;        /* NULL for a client */
     const struct ws_io_options *opts;
@@ -120,41 +137,30 @@ struct ws_io_conn {
     struct qnode *qhead, *qtail;
     size_t queued;
 
-    uint8_t tcp_connecting;          /* client: connect() in progress */
-    uint8_t tls_handshaking;
-    uint8_t core_ready;              /* ws_conn_init done */
-    uint8_t high;                    /* above high_water, waiting to drain */
-    uint8_t awaiting_pong;
-    uint8_t dead;
-    uint8_t eof;                     /* the peer closed its side */
-    uint8_t tls_wants_read;          /* a TLS write waits for readability */
-    uint8_t lingering;               /* server: FIN sent, draining input */
-    uint8_t http;                    /* plain HTTP (on_http), not WebSocket */
-    uint8_t http_phase;              /* HTTP_WAIT, _PENDING, ... */
-    uint8_t http_keep_alive;         /* the pending request allows reuse */
-    uint8_t in_http;                 /* inside http_process() */
     uint8_t *hbuf;                   /* HTTP: request bytes not yet used */
-    size_t hlen;
     uint64_t bytes_in, bytes_out;
 
     uint64_t created, last_rx, last_activity, ping_sent, close_started;
     uint64_t deadline;
-    size_t heap_idx;                 /* SIZE_MAX: not in the heap */
-
+    uint32_t heap_idx;               /* NOT_IN_HEAP, or where in the heap */
     int error;
-    unsigned close_code;
-    char *close_reason;              /* malloc'd; NULL: none (n == 0) */
-    size_t close_reason_len;
 
+    char *close_reason;              /* malloc'd; NULL: none (n == 0) */
     char *peer;                      /* text: see ws_io_get_peer() */
-    uint8_t peer_addr[16];           /* IPv4: the first 4 bytes */
-    uint16_t peer_port;
-    uint8_t peer_family;             /* PEER_NONE, PEER_V4, PEER_V6 */
     const char *path;                /* root_path, or malloc'd */
 
-    struct ws_io_conn *prev, *next;  /* the loop's list */
-    struct ws_io_conn *next_dead;
+    /* The loop's list of live connections; once the connection is dead
+     * and off that list, prev links the loop's dead list instead. */
+    struct ws_io_conn *prev, *next;
+
+    uint8_t peer_addr[16];           /* IPv4: the first 4 bytes */
+    uint16_t peer_port;
+    uint16_t close_code;
+    uint16_t hlen;                   /* bytes in hbuf */
+    uint8_t close_reason_len;
 };
+
+#define NOT_IN_HEAP UINT32_MAX
 
 /* What only a client connection needs, allocated with it. A client keeps
  * its own core buffer: it holds the Upgrade request and the answer while
@@ -214,6 +220,9 @@ struct ws_timer {
  * (Server-Sent Events), or closing after the answer. */
 enum http_phase { HTTP_WAIT, HTTP_PENDING, HTTP_STREAMING, HTTP_CLOSING };
 #define HTTP_BUF_SIZE 8192u
+/* hlen counts bytes of hbuf (CONN_BUF_SIZE or HTTP_BUF_SIZE) in 16 bits. */
+typedef char hbuf_size_fits_hlen[HTTP_BUF_SIZE <= UINT16_MAX &&
+                                  CONN_BUF_SIZE <= UINT16_MAX ? 1 : -1];
 
 static struct ws_loop *signal_loop;  /* the one loop signals go to */
 
@@ -333,8 +342,8 @@ static void heap_swap(struct ws_loop *loop, size_t a, size_t b)
 
     loop->heap[a] = loop->heap[b];
     loop->heap[b] = t;
-    loop->heap[a]->heap_idx = a;
-    loop->heap[b]->heap_idx = b;
+    loop->heap[a]->heap_idx = (uint32_t)a;
+    loop->heap[b]->heap_idx = (uint32_t)b;
 }
 
 static void heap_up(struct ws_loop *loop, size_t i)
@@ -366,14 +375,14 @@ static void heap_remove(struct ws_loop *loop, struct ws_io_conn *c)
 {
     size_t i = c->heap_idx;
 
-    if (i == SIZE_MAX)
+    if (i == NOT_IN_HEAP)
         return;
-    c->heap_idx = SIZE_MAX;
+    c->heap_idx = NOT_IN_HEAP;
     loop->heap_len--;
     if (i == loop->heap_len)
         return;
     loop->heap[i] = loop->heap[loop->heap_len];
-    loop->heap[i]->heap_idx = i;
+    loop->heap[i]->heap_idx = (uint32_t)i;
     heap_up(loop, i);
     heap_down(loop, loop->heap[i]->heap_idx);
 }
@@ -385,7 +394,7 @@ static void heap_set(struct ws_loop *loop, struct ws_io_conn *c,
         heap_remove(loop, c);
         return;
     }
-    if (c->heap_idx == SIZE_MAX) {
+    if (c->heap_idx == NOT_IN_HEAP) {
         if (loop->heap_len == loop->heap_cap) {
             size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
             struct ws_io_conn **h = realloc(loop->heap, cap * sizeof *h);
@@ -395,7 +404,7 @@ static void heap_set(struct ws_loop *loop, struct ws_io_conn *c,
             loop->heap_cap = cap;
         }
         c->deadline = deadline;
-        c->heap_idx = loop->heap_len++;
+        c->heap_idx = (uint32_t)loop->heap_len++;
         loop->heap[c->heap_idx] = c;
         heap_up(loop, c->heap_idx);
         return;
@@ -558,10 +567,10 @@ static void set_close(struct ws_io_conn *c, unsigned code, const char *reason,
     n = n < WS_CLOSE_REASON_MAX ? n : WS_CLOSE_REASON_MAX;
     if (n > 0 && (copy = dup_str(reason, n)) == NULL)
         n = 0;
-    c->close_code = code;
+    c->close_code = (uint16_t)code;
     free(c->close_reason);
     c->close_reason = copy;
-    c->close_reason_len = n;
+    c->close_reason_len = (uint8_t)n;
 }
 
 /* Take c off the loop's list of live connections. */
@@ -621,7 +630,7 @@ static void conn_end(struct ws_io_conn *c)
     if (c->core_ready)
         ws_conn_reset(&c->conn);
     unlink_conn(loop, c);
-    c->next_dead = loop->dead;
+    c->prev = loop->dead;
     loop->dead = c;
     if (hd && hd->on_close)
         hd->on_close(c, c->close_code,
@@ -657,7 +666,7 @@ static void free_dead(struct ws_loop *loop)
 {
     while (loop->dead) {
         struct ws_io_conn *c = loop->dead;
-        loop->dead = c->next_dead;
+        loop->dead = c->prev;
         conn_free(c);
     }
 }
@@ -1362,13 +1371,13 @@ static void feed(struct ws_io_conn *c, uint8_t *p, size_t n)
                 return;
             }
             memcpy(c->hbuf, p, n);
-            c->hlen = n;
+            c->hlen = (uint16_t)n;
         }
         return;
     }
     take = n < CONN_BUF_SIZE - c->hlen ? n : CONN_BUF_SIZE - c->hlen;
     memcpy(c->hbuf + c->hlen, p, take);
-    c->hlen += take;
+    c->hlen = (uint16_t)(c->hlen + take);
     ws_conn_reset(&c->conn);
     if (start_core(c) != WS_OK || c->dead)
         return;
@@ -1594,7 +1603,7 @@ static struct ws_io_conn *new_conn(struct ws_loop *loop, int fd,
     c->loop = loop;
     c->opts = opts;
     c->user = opts->user;
-    c->heap_idx = SIZE_MAX;
+    c->heap_idx = NOT_IN_HEAP;
     c->created = c->last_rx = c->last_activity = loop->now;
     c->next = loop->conns;
     if (loop->conns)
@@ -2717,7 +2726,7 @@ static void http_process(struct ws_io_conn *c)
             http_error(c, 413, "request bodies are not supported here");
             break;
         }
-        c->http_keep_alive = (uint8_t)wants_keep_alive(&req);
+        c->http_keep_alive = wants_keep_alive(&req) != 0;
         c->http_phase = HTTP_PENDING;
         schedule(c);
         if (hd->on_http(c, &req, c->user) != 0 && !c->dead &&
@@ -2727,7 +2736,7 @@ static void http_process(struct ws_io_conn *c)
             break;
         /* req pointed into hbuf: only now may it move. */
         memmove(c->hbuf, c->hbuf + used, c->hlen - used);
-        c->hlen -= used;
+        c->hlen = (uint16_t)(c->hlen - used);
     }
     c->in_http = 0;
 }
@@ -2748,7 +2757,7 @@ static void http_input(struct ws_io_conn *c, const uint8_t *p, size_t n)
         n = room;               /* the parser reports 431 */
     }
     memcpy(c->hbuf + c->hlen, p, n);
-    c->hlen += n;
+    c->hlen = (uint16_t)(c->hlen + n);
     http_process(c);
 }
 
