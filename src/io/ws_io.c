@@ -126,10 +126,9 @@ struct ws_io_conn {
     unsigned in_http : 1;            /* inside http_process() */
     unsigned peer_family : 2;        /* PEER_NONE, PEER_V4, PEER_V6 */
 
-    struct ws_loop *loop;
-    struct ws_server *server;        /* NULL for a client */
-    const struct ws_io_options *opts;
-    struct io_client *client;        /* client role only */
+    /* One of these two is set; they give conn_loop() and conn_opts(). */
+    struct ws_server *server;        /* server role */
+    struct io_client *client;        /* client role */
     struct io_tls *tls;
     struct ws_conn conn;
     void *user;
@@ -166,6 +165,7 @@ struct ws_io_conn {
  * its own core buffer: it holds the Upgrade request and the answer while
  * they come and go, and it is where the core masks outgoing frames. */
 struct io_client {
+    struct ws_loop *loop;
     struct ws_io_options opts;       /* the client's own copy */
     struct io_tls_ctx *tls;          /* its own TLS context */
     char *host;                      /* name for SNI/verification */
@@ -214,6 +214,17 @@ struct ws_timer {
     void (*fn)(struct ws_loop *, void *);
     void *arg;
 };
+
+/* A connection's loop and options are its server's or its client's. */
+static struct ws_loop *conn_loop(const struct ws_io_conn *c)
+{
+    return c->server ? c->server->loop : c->client->loop;
+}
+
+static const struct ws_io_options *conn_opts(const struct ws_io_conn *c)
+{
+    return c->server ? &c->server->opts : &c->client->opts;
+}
 
 /* Plain HTTP connections: waiting for a request head, holding one the
  * application has not answered yet (long polling), streaming an answer
@@ -426,7 +437,8 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 /* The connection's next deadline, from its state. */
 static void schedule(struct ws_io_conn *c)
 {
-    const struct ws_io_options *o = c->opts;
+    const struct ws_io_options *o = conn_opts(c);
+    struct ws_loop *loop = conn_loop(c);
     uint64_t d = 0;
     enum ws_state st;
 
@@ -468,23 +480,24 @@ static void schedule(struct ws_io_conn *c)
         uint32_t t = opt_ms(o->close_timeout_ms,
                             WS_IO_DEFAULT_CLOSE_TIMEOUT_MS);
         if (c->close_started == 0)
-            c->close_started = c->loop->now;
+            c->close_started = loop->now;
         if (t)
             d = c->close_started + t;
     }
-    if (c->loop->shutting_down)
-        d = earliest(d, c->loop->shutdown_deadline);
-    heap_set(c->loop, c, d);
+    if (loop->shutting_down)
+        d = earliest(d, loop->shutdown_deadline);
+    heap_set(loop, c, d);
 }
 
 /* A deadline passed: decide what it meant. */
 static void on_deadline(struct ws_io_conn *c)
 {
-    const struct ws_io_options *o = c->opts;
-    uint64_t now = c->loop->now;
+    const struct ws_io_options *o = conn_opts(c);
+    struct ws_loop *loop = conn_loop(c);
+    uint64_t now = loop->now;
     enum ws_state st;
 
-    if (c->loop->shutting_down && now >= c->loop->shutdown_deadline) {
+    if (loop->shutting_down && now >= loop->shutdown_deadline) {
         conn_fail(c, WS_ERR_CLOSED, "shutdown timeout");
         return;
     }
@@ -591,8 +604,8 @@ static void unlink_conn(struct ws_loop *loop, struct ws_io_conn *c)
  */
 static void conn_end(struct ws_io_conn *c)
 {
-    struct ws_loop *loop = c->loop;
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    struct ws_loop *loop = conn_loop(c);
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     if (c->dead)
         return;
@@ -729,7 +742,7 @@ static void begin_linger(struct ws_io_conn *c)
     if (c->tls)
         io_tls_shutdown(c->tls);
     (void)shutdown(c->h.fd, SHUT_WR);
-    c->close_started = c->loop->now;
+    c->close_started = conn_loop(c)->now;
     update_interest(c);
     schedule(c);
 }
@@ -737,16 +750,17 @@ static void begin_linger(struct ws_io_conn *c)
 /* Lingering: discard input until the peer's FIN. */
 static void drain_input(struct ws_io_conn *c)
 {
+    uint8_t *rbuf = conn_loop(c)->rbuf;
     int i;
 
     for (i = 0; i < READS_PER_EVENT * 4; i++) {
         long n;
         if (c->tls) {
-            n = io_tls_read(c->tls, c->loop->rbuf, READ_BUF_SIZE);
+            n = io_tls_read(c->tls, rbuf, READ_BUF_SIZE);
             if (n == IO_TLS_WANT_READ || n == IO_TLS_WANT_WRITE)
                 return;
         } else {
-            n = (long)recv(c->h.fd, c->loop->rbuf, READ_BUF_SIZE, 0);
+            n = (long)recv(c->h.fd, rbuf, READ_BUF_SIZE, 0);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
                           errno == EINTR))
                 return;
@@ -888,7 +902,7 @@ static void cork_flush(struct ws_loop *loop)
     }
     enqueue(c, q);
     /* The sends that made this reported WS_OK: apply high_water now. */
-    o = c->opts;
+    o = conn_opts(c);
     high = o->high_water ? o->high_water : WS_IO_DEFAULT_HIGH_WATER;
     if (c->queued > high)
         c->high = 1;
@@ -898,13 +912,15 @@ static void cork_flush(struct ws_loop *loop)
 /* Write what was gathered for c, if anything. */
 static void uncork(struct ws_io_conn *c)
 {
-    if (c->loop->cork == c && c->loop->cork_len > 0)
-        cork_flush(c->loop);
+    struct ws_loop *loop = conn_loop(c);
+
+    if (loop->cork == c && loop->cork_len > 0)
+        cork_flush(loop);
 }
 
 static void check_drain(struct ws_io_conn *c)
 {
-    const struct ws_io_options *o = c->opts;
+    const struct ws_io_options *o = conn_opts(c);
     size_t low = o->low_water ? o->low_water : WS_IO_DEFAULT_LOW_WATER;
 
     if (c->high && c->queued <= low) {
@@ -935,7 +951,7 @@ static void flush_queue(struct ws_io_conn *c)
             return;
         }
         if (n > 0)
-            c->last_activity = c->loop->now;
+            c->last_activity = conn_loop(c)->now;
         c->queued -= (size_t)n;
         while (n > 0) {
             q = c->qhead;
@@ -986,6 +1002,7 @@ static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
                      size_t cnt, size_t *written, void *user)
 {
     struct ws_io_conn *c = user;
+    struct ws_loop *loop = conn_loop(c);
     size_t total = 0, done = 0, i;
 
     (void)core;
@@ -994,8 +1011,7 @@ static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
     *written = total;       /* the core never sees a short write */
     if (c->dead)
         return 0;
-    if (c->loop->cork == c) {
-        struct ws_loop *loop = c->loop;
+    if (loop->cork == c) {
         if (total <= CORK_FRAME_MAX && total > CORK_SIZE - loop->cork_len)
             cork_flush(loop);
         if (c->dead)
@@ -1028,7 +1044,7 @@ static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
             return -1;
         }
         if (n > 0)
-            c->last_activity = c->loop->now;
+            c->last_activity = loop->now;
         done = (size_t)n;
     }
     /* Queue what the socket did not take. */
@@ -1054,7 +1070,7 @@ static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
 /* After a send: backpressure bookkeeping. */
 static int after_send(struct ws_io_conn *c, int rv)
 {
-    const struct ws_io_options *o = c->opts;
+    const struct ws_io_options *o = conn_opts(c);
     size_t high = o->high_water ? o->high_water : WS_IO_DEFAULT_HIGH_WATER;
     size_t cap = o->max_buffered ? o->max_buffered
                                  : WS_IO_DEFAULT_MAX_BUFFERED;
@@ -1102,9 +1118,9 @@ static void choose_protocol(struct ws_io_conn *c, const struct ws_request *r)
     struct ws_slice list, tok;
     size_t pos = 0;
 
-    if (c->opts->protocols == NULL)
+    if (conn_opts(c)->protocols == NULL)
         return;
-    list.p = c->opts->protocols;
+    list.p = conn_opts(c)->protocols;
     list.n = strlen(list.p);
     while (ws_token_next(list, &pos, &tok) == WS_OK) {
         char name[64];
@@ -1144,7 +1160,7 @@ static int core_request(struct ws_conn *core, const struct ws_request *r,
                         void *user)
 {
     struct ws_io_conn *c = user;
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     (void)core;
     free_path(c);
@@ -1152,7 +1168,7 @@ static int core_request(struct ws_conn *core, const struct ws_request *r,
         c->path = root_path;
     else
         c->path = dup_str(r->path.p, r->path.n);
-    if (c->opts->trust_proxy)
+    if (conn_opts(c)->trust_proxy)
         use_forwarded_for(c, r);
     choose_protocol(c, r);
     if (hd && hd->on_request)
@@ -1163,12 +1179,13 @@ static int core_request(struct ws_conn *core, const struct ws_request *r,
 static int core_open(struct ws_conn *core, void *user)
 {
     struct ws_io_conn *c = user;
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
+    struct ws_loop *loop = conn_loop(c);
 
     (void)core;
-    c->last_rx = c->last_activity = c->loop->now;
-    if (c->loop->shutting_down) {
-        ws_io_close(c, c->loop->shutdown_code, "going away", 10);
+    c->last_rx = c->last_activity = loop->now;
+    if (loop->shutting_down) {
+        ws_io_close(c, loop->shutdown_code, "going away", 10);
         return 0;
     }
     return hd && hd->on_open ? hd->on_open(c, c->user) : 0;
@@ -1178,7 +1195,7 @@ static int core_message(struct ws_conn *core, unsigned opcode,
                         const uint8_t *p, size_t n, void *user)
 {
     struct ws_io_conn *c = user;
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     (void)core;
     return hd && hd->on_message ? hd->on_message(c, opcode, p, n, c->user)
@@ -1189,7 +1206,7 @@ static int core_ping(struct ws_conn *core, const uint8_t *p, size_t n,
                      void *user)
 {
     struct ws_io_conn *c = user;
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     (void)core;
     return hd && hd->on_ping ? hd->on_ping(c, p, n, c->user) : 0;
@@ -1199,7 +1216,7 @@ static int core_pong(struct ws_conn *core, const uint8_t *p, size_t n,
                      void *user)
 {
     struct ws_io_conn *c = user;
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     (void)core;
     c->awaiting_pong = 0;
@@ -1264,30 +1281,32 @@ static void update_interest(struct ws_io_conn *c)
         if (c->tls_wants_read)
             ev |= POLLIN;
     }
-    rewatch(c->loop, &c->h, ev);
+    rewatch(conn_loop(c), &c->h, ev);
 }
 
 static int start_core(struct ws_io_conn *c)
 {
+    const struct ws_io_options *o = conn_opts(c);
     struct ws_config cfg;
     int rv;
 
     memset(&cfg, 0, sizeof cfg);
     cfg.role = c->server ? WS_ROLE_SERVER : WS_ROLE_CLIENT;
-    cfg.max_message = c->opts->max_message;
+    cfg.max_message = o->max_message;
     cfg.alloc = &io_allocator;
     if (c->server) {
-        cfg.response_headers = c->opts->extra_headers;
+        cfg.response_headers = o->extra_headers;
     } else {
         cfg.request.host = c->client->host_header;
         cfg.request.path = c->path;
-        cfg.request.origin = c->opts->origin;
-        cfg.request.protocols = c->opts->protocols;
-        cfg.request.extra_headers = c->opts->extra_headers;
+        cfg.request.origin = o->origin;
+        cfg.request.protocols = o->protocols;
+        cfg.request.extra_headers = o->extra_headers;
     }
     c->core_ready = 1;
+    /* A server connection's core buffer is the loop's (see feed()). */
     rv = ws_conn_init(&c->conn, &cfg, &io_callbacks, c,
-                      c->server ? c->loop->core_buf : c->client->buf,
+                      c->server ? c->server->loop->core_buf : c->client->buf,
                       CONN_BUF_SIZE);
     if (rv != WS_OK) {
         c->core_ready = rv == WS_ERR_TRANSPORT || rv == WS_ERR_CRYPTO;
@@ -1350,7 +1369,7 @@ static void feed(struct ws_io_conn *c, uint8_t *p, size_t n)
 {
     size_t take;
 
-    c->last_rx = c->last_activity = c->loop->now;
+    c->last_rx = c->last_activity = conn_loop(c)->now;
     if (c->http) {
         http_input(c, p, n);
         return;
@@ -1394,7 +1413,7 @@ static void feed(struct ws_io_conn *c, uint8_t *p, size_t n)
 /* Read until the socket is empty (bounded, for fairness). */
 static void handle_readable(struct ws_io_conn *c)
 {
-    struct ws_loop *loop = c->loop;
+    struct ws_loop *loop = conn_loop(c);
     int i;
 
     if (c->lingering) {
@@ -1466,7 +1485,7 @@ static void handle_readable(struct ws_io_conn *c)
  * first a look at the request to tell plain HTTP from an upgrade. */
 static int start_session(struct ws_io_conn *c)
 {
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     if (c->server == NULL || hd == NULL || hd->on_http == NULL)
         return start_core(c);
@@ -1485,11 +1504,11 @@ static void continue_tls(struct ws_io_conn *c)
     int rv = io_tls_handshake(c->tls);
 
     if (rv == IO_TLS_WANT_READ) {
-        rewatch(c->loop, &c->h, POLLIN);
+        rewatch(conn_loop(c), &c->h, POLLIN);
         return;
     }
     if (rv == IO_TLS_WANT_WRITE) {
-        rewatch(c->loop, &c->h, POLLOUT);
+        rewatch(conn_loop(c), &c->h, POLLOUT);
         return;
     }
     if (rv < 0) {
@@ -1591,8 +1610,9 @@ static void format_peer(const struct ws_io_conn *c, char *out, size_t cap)
     }
 }
 
+/* A connection of server s, or of client cl (exactly one of them). */
 static struct ws_io_conn *new_conn(struct ws_loop *loop, int fd,
-                                   const struct ws_io_options *opts)
+                                   struct ws_server *s, struct io_client *cl)
 {
     struct ws_io_conn *c = calloc(1, sizeof *c);
 
@@ -1600,9 +1620,9 @@ static struct ws_io_conn *new_conn(struct ws_loop *loop, int fd,
         return NULL;
     c->h.type = H_CONN;
     c->h.fd = fd;
-    c->loop = loop;
-    c->opts = opts;
-    c->user = opts->user;
+    c->server = s;
+    c->client = cl;
+    c->user = conn_opts(c)->user;
     c->heap_idx = NOT_IN_HEAP;
     c->created = c->last_rx = c->last_activity = loop->now;
     c->next = loop->conns;
@@ -1644,12 +1664,11 @@ static void accept_all(struct ws_server *s)
             continue;
         }
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        c = new_conn(loop, fd, &s->opts);
+        c = new_conn(loop, fd, s, NULL);
         if (c == NULL) {
             close(fd);
             continue;
         }
-        c->server = s;
         save_peer(c, (struct sockaddr *)&ss);
         if (watch(loop, &c->h, POLLIN) < 0) {
             conn_fail(c, WS_ERR_TRANSPORT, "epoll_ctl failed");
@@ -2261,6 +2280,7 @@ int ws_client_connect(struct ws_loop *loop, const char *url,
                       struct ws_io_conn **out)
 {
     struct addrinfo hints, *res = NULL, *ai;
+    struct io_client *cl;
     struct ws_io_conn *c;
     char err[256], *path = NULL;
     int fd = -1, rv, one = 1;
@@ -2269,16 +2289,16 @@ int ws_client_connect(struct ws_loop *loop, const char *url,
         *out = NULL;
     if (loop == NULL || url == NULL || opts == NULL)
         return WS_ERR_INVALID_ARG;
-    c = new_conn(loop, -1, opts);
-    if (c == NULL)
+    cl = calloc(1, sizeof *cl);
+    if (cl == NULL)
         return WS_ERR_NO_MEMORY;
-    c->client = calloc(1, sizeof *c->client);
-    if (c->client == NULL) {
-        rv = WS_ERR_NO_MEMORY;
-        goto fail;
+    cl->loop = loop;
+    cl->opts = *opts;
+    c = new_conn(loop, -1, NULL, cl);
+    if (c == NULL) {
+        free(cl);
+        return WS_ERR_NO_MEMORY;
     }
-    c->client->opts = *opts;
-    c->opts = &c->client->opts;
     rv = parse_url(c->client, &path, url);
     c->path = path;
     if (rv != WS_OK)
@@ -2358,20 +2378,22 @@ static int io_ready(const struct ws_io_conn *c)
  */
 static int cork_client(struct ws_io_conn *c)
 {
-    if (c->client == NULL || c->loop->cork != NULL)
+    if (c->client == NULL || c->client->loop->cork != NULL)
         return 0;
-    c->loop->cork = c;
+    c->client->loop->cork = c;
     return 1;
 }
 
 static void uncork_client(struct ws_io_conn *c, int corked)
 {
+    struct ws_loop *loop = conn_loop(c);
+
     if (!corked)
         return;
-    if (c->loop->cork == c)
-        cork_flush(c->loop);
-    c->loop->cork = NULL;
-    c->loop->cork_len = 0;
+    if (loop->cork == c)
+        cork_flush(loop);
+    loop->cork = NULL;
+    loop->cork_len = 0;
 }
 
 /* see ws_io.h */
@@ -2443,7 +2465,7 @@ int ws_io_close(struct ws_io_conn *c, unsigned code, const char *reason,
         return rv;
     rv = ws_conn_close(&c->conn, code, reason, n);
     if (rv == WS_OK) {
-        c->close_started = c->loop->now;
+        c->close_started = conn_loop(c)->now;
         schedule(c);
     }
     return after_send(c, rv);
@@ -2510,7 +2532,7 @@ int ws_io_broadcast(struct ws_io_conn *const *conns, size_t count,
                 continue;
             }
             if (r > 0)          /* output counts as traffic (idle timer) */
-                c->last_activity = c->loop->now;
+                c->last_activity = conn_loop(c)->now;
             w = (size_t)r;
         }
         k++;
@@ -2559,7 +2581,7 @@ int ws_io_broadcast(struct ws_io_conn *const *conns, size_t count,
 static int http_send(struct ws_io_conn *c, const struct ws_iov *iov,
                      size_t cnt)
 {
-    const struct ws_io_options *o = c->opts;
+    const struct ws_io_options *o = conn_opts(c);
     size_t high = o->high_water ? o->high_water : WS_IO_DEFAULT_HIGH_WATER;
     size_t cap = o->max_buffered ? o->max_buffered
                                  : WS_IO_DEFAULT_MAX_BUFFERED;
@@ -2675,7 +2697,7 @@ static int wants_keep_alive(const struct ws_request *req)
 /* Handle the buffered request heads, one at a time (pipelining). */
 static void http_process(struct ws_io_conn *c)
 {
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     if (c->in_http)
         return;
@@ -2699,15 +2721,16 @@ static void http_process(struct ws_io_conn *c)
             /* A WebSocket after all: the core takes the request and any
              * frames after it (the read buffer is free: the bytes were
              * copied into hbuf). */
+            uint8_t *rbuf = conn_loop(c)->rbuf;
             size_t n = c->hlen;
-            memcpy(c->loop->rbuf, c->hbuf, n);
+            memcpy(rbuf, c->hbuf, n);
             free(c->hbuf);
             c->hbuf = NULL;
             c->hlen = 0;
             c->http = 0;
             if (start_core(c) == WS_OK && !c->dead) {
                 c->in_http = 0;
-                feed(c, c->loop->rbuf, n);
+                feed(c, rbuf, n);
                 maybe_finish(c);
                 return;
             }
@@ -2764,9 +2787,11 @@ static void http_input(struct ws_io_conn *c, const uint8_t *p, size_t n)
 /* After an answer is complete: next request, or close. */
 static void http_done(struct ws_io_conn *c)
 {
-    if (c->http_keep_alive && !c->loop->shutting_down) {
+    struct ws_loop *loop = conn_loop(c);
+
+    if (c->http_keep_alive && !loop->shutting_down) {
         c->http_phase = HTTP_WAIT;
-        c->created = c->loop->now;      /* the request timeout restarts */
+        c->created = loop->now;         /* the request timeout restarts */
         schedule(c);
         http_process(c);
     } else {
@@ -2987,7 +3012,9 @@ static void run_user_timers(struct ws_loop *loop)
 /* see ws_io.h */
 size_t ws_io_get_buffered(const struct ws_io_conn *c)
 {
-    return c->queued + (c->loop->cork == c ? c->loop->cork_len : 0);
+    const struct ws_loop *loop = conn_loop(c);
+
+    return c->queued + (loop->cork == c ? loop->cork_len : 0);
 }
 
 /* see ws_io.h */
@@ -3004,7 +3031,7 @@ const char *ws_io_get_peer(const struct ws_io_conn *c)
     if (m->peer == NULL) {
         format_peer(m, text, sizeof text);
         n = strlen(text) + 1;
-        m->peer = malloc(m->opts->trust_proxy ? PEER_TEXT_MAX : n);
+        m->peer = malloc(conn_opts(m)->trust_proxy ? PEER_TEXT_MAX : n);
         if (m->peer == NULL)
             return "unknown";
         memcpy(m->peer, text, n);
@@ -3039,7 +3066,7 @@ struct ws_conn *ws_io_get_conn(struct ws_io_conn *c)
 /* see ws_io.h */
 struct ws_loop *ws_io_get_loop(const struct ws_io_conn *c)
 {
-    return c->loop;
+    return conn_loop(c);
 }
 
 /* see ws_io.h */
