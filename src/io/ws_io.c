@@ -125,6 +125,7 @@ struct ws_io_conn {
     unsigned http_keep_alive : 1;    /* the pending request allows reuse */
     unsigned in_http : 1;            /* inside http_process() */
     unsigned peer_family : 2;        /* PEER_NONE, PEER_V4, PEER_V6 */
+    unsigned close_timed : 1;        /* phase_start is the close's start */
 
     /* One of these two is set; they give conn_loop() and conn_opts(). */
     struct ws_server *server;        /* server role */
@@ -139,7 +140,12 @@ struct ws_io_conn {
     uint8_t *hbuf;                   /* HTTP: request bytes not yet used */
     uint64_t bytes_in, bytes_out;
 
-    uint64_t created, last_rx, last_activity, ping_sent, close_started;
+    uint64_t last_rx, last_activity;
+    /* When the timed phase the connection is in began (see schedule()):
+     * its opening handshake or the wait for an HTTP request; in OPEN, the
+     * ping that waits for its pong; then the close. The phases follow one
+     * another and never come back, so one field serves all three. */
+    uint64_t phase_start;
     uint64_t deadline;
     uint32_t heap_idx;               /* NOT_IN_HEAP, or where in the heap */
     int error;
@@ -434,6 +440,13 @@ static uint64_t earliest(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
+/* The close timeout counts from now. */
+static void start_close_timer(struct ws_io_conn *c)
+{
+    c->phase_start = conn_loop(c)->now;
+    c->close_timed = 1;
+}
+
 /* The connection's next deadline, from its state. */
 static void schedule(struct ws_io_conn *c)
 {
@@ -449,17 +462,17 @@ static void schedule(struct ws_io_conn *c)
         /* An answer is pending or streaming: the application decides. */
         uint32_t idle = opt_ms(o->idle_timeout_ms, 0);
         if (c->lingering)
-            d = c->close_started + opt_ms(o->close_timeout_ms,
-                                          WS_IO_DEFAULT_CLOSE_TIMEOUT_MS);
+            d = c->phase_start + opt_ms(o->close_timeout_ms,
+                                        WS_IO_DEFAULT_CLOSE_TIMEOUT_MS);
         else if (idle)
             d = c->last_activity + idle;
     } else if (st == WS_STATE_CONNECTING) {
         /* Also a keep-alive HTTP connection waiting for its next request
-         * (created is reset after each answer). */
+         * (phase_start is reset after each answer). */
         uint32_t t = opt_ms(o->handshake_timeout_ms,
                             WS_IO_DEFAULT_HANDSHAKE_TIMEOUT_MS);
         if (t)
-            d = c->created + t;
+            d = c->phase_start + t;
     } else if (st == WS_STATE_OPEN) {
         uint32_t ping = opt_ms(o->ping_interval_ms, 0);
         uint32_t pong = opt_ms(o->pong_timeout_ms,
@@ -470,7 +483,7 @@ static void schedule(struct ws_io_conn *c)
          * the past that on_deadline cannot act on would spin the loop). */
         if (c->awaiting_pong) {
             if (pong)
-                d = earliest(d, c->ping_sent + pong);
+                d = earliest(d, c->phase_start + pong);
         } else if (ping) {
             d = earliest(d, c->last_rx + ping);
         }
@@ -479,10 +492,10 @@ static void schedule(struct ws_io_conn *c)
     } else {
         uint32_t t = opt_ms(o->close_timeout_ms,
                             WS_IO_DEFAULT_CLOSE_TIMEOUT_MS);
-        if (c->close_started == 0)
-            c->close_started = loop->now;
+        if (!c->close_timed)    /* the core started it (peer or failure) */
+            start_close_timer(c);
         if (t)
-            d = c->close_started + t;
+            d = c->phase_start + t;
     }
     if (loop->shutting_down)
         d = earliest(d, loop->shutdown_deadline);
@@ -527,7 +540,7 @@ static void on_deadline(struct ws_io_conn *c)
     if (c->awaiting_pong) {
         uint32_t pong = opt_ms(o->pong_timeout_ms,
                                WS_IO_DEFAULT_PONG_TIMEOUT_MS);
-        if (pong && now >= c->ping_sent + pong) {
+        if (pong && now >= c->phase_start + pong) {
             conn_fail(c, WS_ERR_TRANSPORT, "no pong before the deadline");
             return;
         }
@@ -544,7 +557,7 @@ static void on_deadline(struct ws_io_conn *c)
         for (i = 0; i < 8; i++)
             stamp[i] = (uint8_t)(now >> (56 - 8 * i));
         c->awaiting_pong = 1;
-        c->ping_sent = now;
+        c->phase_start = now;   /* the pong timeout starts */
         (void)ws_io_send_ping(c, stamp, sizeof stamp);
     }
     schedule(c);
@@ -742,7 +755,7 @@ static void begin_linger(struct ws_io_conn *c)
     if (c->tls)
         io_tls_shutdown(c->tls);
     (void)shutdown(c->h.fd, SHUT_WR);
-    c->close_started = conn_loop(c)->now;
+    start_close_timer(c);
     update_interest(c);
     schedule(c);
 }
@@ -1624,7 +1637,7 @@ static struct ws_io_conn *new_conn(struct ws_loop *loop, int fd,
     c->client = cl;
     c->user = conn_opts(c)->user;
     c->heap_idx = NOT_IN_HEAP;
-    c->created = c->last_rx = c->last_activity = loop->now;
+    c->phase_start = c->last_rx = c->last_activity = loop->now;
     c->next = loop->conns;
     if (loop->conns)
         loop->conns->prev = c;
@@ -2465,7 +2478,7 @@ int ws_io_close(struct ws_io_conn *c, unsigned code, const char *reason,
         return rv;
     rv = ws_conn_close(&c->conn, code, reason, n);
     if (rv == WS_OK) {
-        c->close_started = conn_loop(c)->now;
+        start_close_timer(c);
         schedule(c);
     }
     return after_send(c, rv);
@@ -2791,7 +2804,7 @@ static void http_done(struct ws_io_conn *c)
 
     if (c->http_keep_alive && !loop->shutting_down) {
         c->http_phase = HTTP_WAIT;
-        c->created = loop->now;         /* the request timeout restarts */
+        c->phase_start = loop->now;     /* the request timeout restarts */
         schedule(c);
         http_process(c);
     } else {
