@@ -285,7 +285,8 @@ void ws_timer_stop(struct ws_timer *t);
 /* Bytes waiting in the connection's send queue. */
 size_t ws_io_get_buffered(const struct ws_io_conn *c);
 /* The peer's address as text ("127.0.0.1:54321", "[::1]:54321"); with
- * trust_proxy, the last address of X-Forwarded-For if the request had one. */
+ * trust_proxy, the last address of X-Forwarded-For if the request had one.
+ * Formatted on the first call; valid until c is freed (after on_close). */
 const char *ws_io_get_peer(const struct ws_io_conn *c);
 /* The negotiated subprotocol, or "". */
 const char *ws_io_get_protocol(const struct ws_io_conn *c);

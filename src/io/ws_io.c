@@ -65,6 +65,10 @@
 
 enum handle_type { H_WAKE, H_SERVER, H_CONN };
 
+/* The peer's address is kept in binary and formatted when asked for. */
+enum peer_family { PEER_NONE, PEER_V4, PEER_V6 };
+#define PEER_TEXT_MAX 72             /* "[IPv6]:port", or X-Forwarded-For */
+
 /* Every descriptor the loop waits on starts with this. */
 struct handle {
     int type;
@@ -106,12 +110,29 @@ struct ws_server {
     char names[];
 };
 
+/* Ordered for packing (flags, then pointers, small fields last): every
+ * idle connection costs its size (tests/bench/ECHO.md). */
 struct ws_io_conn {
     struct handle h;
-    struct ws_loop *loop;
-    struct ws_server *server;        /* NULL for a client */
-    const struct ws_io_options *opts;
-    struct io_client *client;        /* client role only */
+    unsigned tcp_connecting : 1;     /* client: connect() in progress */
+    unsigned tls_handshaking : 1;
+    unsigned core_ready : 1;         /* ws_conn_init done */
+    unsigned high : 1;               /* above high_water, waiting to drain */
+    unsigned awaiting_pong : 1;
+    unsigned dead : 1;
+    unsigned eof : 1;                /* the peer closed its side */
+    unsigned tls_wants_read : 1;     /* a TLS write waits for readability */
+    unsigned lingering : 1;          /* server: FIN sent, draining input */
+    unsigned http : 1;               /* plain HTTP (on_http), not WebSocket */
+    unsigned http_phase : 2;         /* HTTP_WAIT, _PENDING, ... */
+    unsigned http_keep_alive : 1;    /* the pending request allows reuse */
+    unsigned in_http : 1;            /* inside http_process() */
+    unsigned peer_family : 2;        /* PEER_NONE, PEER_V4, PEER_V6 */
+    unsigned close_timed : 1;        /* phase_start is the close's start */
+
+    /* One of these two is set; they give conn_loop() and conn_opts(). */
+    struct ws_server *server;        /* server role */
+    struct io_client *client;        /* client role */
     struct io_tls *tls;
     struct ws_conn conn;
     void *user;
@@ -119,45 +140,43 @@ struct ws_io_conn {
     struct qnode *qhead, *qtail;
     size_t queued;
 
-    uint8_t tcp_connecting;          /* client: connect() in progress */
-    uint8_t tls_handshaking;
-    uint8_t core_ready;              /* ws_conn_init done */
-    uint8_t high;                    /* above high_water, waiting to drain */
-    uint8_t awaiting_pong;
-    uint8_t dead;
-    uint8_t eof;                     /* the peer closed its side */
-    uint8_t tls_wants_read;          /* a TLS write waits for readability */
-    uint8_t lingering;               /* server: FIN sent, draining input */
-    uint8_t http;                    /* plain HTTP (on_http), not WebSocket */
-    uint8_t http_phase;              /* HTTP_WAIT, _PENDING, ... */
-    uint8_t http_keep_alive;         /* the pending request allows reuse */
-    uint8_t in_http;                 /* inside http_process() */
     uint8_t *hbuf;                   /* HTTP: request bytes not yet used;
                                         open server: the core's own buffer
                                         while it is busy (see feed) */
-    size_t hlen;
     uint64_t bytes_in, bytes_out;
 
-    uint64_t created, last_rx, last_activity, ping_sent, close_started;
+    uint64_t last_rx, last_activity;
+    /* When the timed phase the connection is in began (see schedule()):
+     * its opening handshake or the wait for an HTTP request; in OPEN, the
+     * ping that waits for its pong; then the close. The phases follow one
+     * another and never come back, so one field serves all three. */
+    uint64_t phase_start;
     uint64_t deadline;
-    size_t heap_idx;                 /* SIZE_MAX: not in the heap */
-
+    uint32_t heap_idx;               /* NOT_IN_HEAP, or where in the heap */
     int error;
-    unsigned close_code;
-    char close_reason[WS_CLOSE_REASON_MAX + 1];
-    size_t close_reason_len;
 
-    char peer[72];
-    char *path;
+    char *close_reason;              /* malloc'd; NULL: none (n == 0) */
+    char *peer;                      /* text: see ws_io_get_peer() */
+    const char *path;                /* root_path, or malloc'd */
 
-    struct ws_io_conn *prev, *next;  /* the loop's list */
-    struct ws_io_conn *next_dead;
+    /* The loop's list of live connections; once the connection is dead
+     * and off that list, prev links the loop's dead list instead. */
+    struct ws_io_conn *prev, *next;
+
+    uint8_t peer_addr[16];           /* IPv4: the first 4 bytes */
+    uint16_t peer_port;
+    uint16_t close_code;
+    uint16_t hlen;                   /* bytes in hbuf */
+    uint8_t close_reason_len;
 };
+
+#define NOT_IN_HEAP UINT32_MAX
 
 /* What only a client connection needs, allocated with it. A client keeps
  * its own core buffer: it holds the Upgrade request and the answer while
  * they come and go, and it is where the core masks outgoing frames. */
 struct io_client {
+    struct ws_loop *loop;
     struct ws_io_options opts;       /* the client's own copy */
     struct io_tls_ctx *tls;          /* its own TLS context */
     char *host;                      /* name for SNI/verification */
@@ -207,13 +226,30 @@ struct ws_timer {
     void *arg;
 };
 
+/* A connection's loop and options are its server's or its client's. */
+static struct ws_loop *conn_loop(const struct ws_io_conn *c)
+{
+    return c->server ? c->server->loop : c->client->loop;
+}
+
+static const struct ws_io_options *conn_opts(const struct ws_io_conn *c)
+{
+    return c->server ? &c->server->opts : &c->client->opts;
+}
+
 /* Plain HTTP connections: waiting for a request head, holding one the
  * application has not answered yet (long polling), streaming an answer
  * (Server-Sent Events), or closing after the answer. */
 enum http_phase { HTTP_WAIT, HTTP_PENDING, HTTP_STREAMING, HTTP_CLOSING };
 #define HTTP_BUF_SIZE 8192u
+/* hlen counts bytes of hbuf (CONN_BUF_SIZE or HTTP_BUF_SIZE) in 16 bits. */
+typedef char hbuf_size_fits_hlen[HTTP_BUF_SIZE <= UINT16_MAX &&
+                                  CONN_BUF_SIZE <= UINT16_MAX ? 1 : -1];
 
 static struct ws_loop *signal_loop;  /* the one loop signals go to */
+
+/* The request path of nearly every connection: not worth a malloc each. */
+static const char root_path[] = "/";
 
 static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
                      size_t cnt, size_t *written, void *user);
@@ -328,8 +364,8 @@ static void heap_swap(struct ws_loop *loop, size_t a, size_t b)
 
     loop->heap[a] = loop->heap[b];
     loop->heap[b] = t;
-    loop->heap[a]->heap_idx = a;
-    loop->heap[b]->heap_idx = b;
+    loop->heap[a]->heap_idx = (uint32_t)a;
+    loop->heap[b]->heap_idx = (uint32_t)b;
 }
 
 static void heap_up(struct ws_loop *loop, size_t i)
@@ -361,14 +397,14 @@ static void heap_remove(struct ws_loop *loop, struct ws_io_conn *c)
 {
     size_t i = c->heap_idx;
 
-    if (i == SIZE_MAX)
+    if (i == NOT_IN_HEAP)
         return;
-    c->heap_idx = SIZE_MAX;
+    c->heap_idx = NOT_IN_HEAP;
     loop->heap_len--;
     if (i == loop->heap_len)
         return;
     loop->heap[i] = loop->heap[loop->heap_len];
-    loop->heap[i]->heap_idx = i;
+    loop->heap[i]->heap_idx = (uint32_t)i;
     heap_up(loop, i);
     heap_down(loop, loop->heap[i]->heap_idx);
 }
@@ -380,7 +416,7 @@ static void heap_set(struct ws_loop *loop, struct ws_io_conn *c,
         heap_remove(loop, c);
         return;
     }
-    if (c->heap_idx == SIZE_MAX) {
+    if (c->heap_idx == NOT_IN_HEAP) {
         if (loop->heap_len == loop->heap_cap) {
             size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
             struct ws_io_conn **h = realloc(loop->heap, cap * sizeof *h);
@@ -390,7 +426,7 @@ static void heap_set(struct ws_loop *loop, struct ws_io_conn *c,
             loop->heap_cap = cap;
         }
         c->deadline = deadline;
-        c->heap_idx = loop->heap_len++;
+        c->heap_idx = (uint32_t)loop->heap_len++;
         loop->heap[c->heap_idx] = c;
         heap_up(loop, c->heap_idx);
         return;
@@ -409,10 +445,18 @@ static uint64_t earliest(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
+/* The close timeout counts from now. */
+static void start_close_timer(struct ws_io_conn *c)
+{
+    c->phase_start = conn_loop(c)->now;
+    c->close_timed = 1;
+}
+
 /* The connection's next deadline, from its state. */
 static void schedule(struct ws_io_conn *c)
 {
-    const struct ws_io_options *o = c->opts;
+    const struct ws_io_options *o = conn_opts(c);
+    struct ws_loop *loop = conn_loop(c);
     uint64_t d = 0;
     enum ws_state st;
 
@@ -423,17 +467,17 @@ static void schedule(struct ws_io_conn *c)
         /* An answer is pending or streaming: the application decides. */
         uint32_t idle = opt_ms(o->idle_timeout_ms, 0);
         if (c->lingering)
-            d = c->close_started + opt_ms(o->close_timeout_ms,
-                                          WS_IO_DEFAULT_CLOSE_TIMEOUT_MS);
+            d = c->phase_start + opt_ms(o->close_timeout_ms,
+                                        WS_IO_DEFAULT_CLOSE_TIMEOUT_MS);
         else if (idle)
             d = c->last_activity + idle;
     } else if (st == WS_STATE_CONNECTING) {
         /* Also a keep-alive HTTP connection waiting for its next request
-         * (created is reset after each answer). */
+         * (phase_start is reset after each answer). */
         uint32_t t = opt_ms(o->handshake_timeout_ms,
                             WS_IO_DEFAULT_HANDSHAKE_TIMEOUT_MS);
         if (t)
-            d = c->created + t;
+            d = c->phase_start + t;
     } else if (st == WS_STATE_OPEN) {
         uint32_t ping = opt_ms(o->ping_interval_ms, 0);
         uint32_t pong = opt_ms(o->pong_timeout_ms,
@@ -444,7 +488,7 @@ static void schedule(struct ws_io_conn *c)
          * the past that on_deadline cannot act on would spin the loop). */
         if (c->awaiting_pong) {
             if (pong)
-                d = earliest(d, c->ping_sent + pong);
+                d = earliest(d, c->phase_start + pong);
         } else if (ping) {
             d = earliest(d, c->last_rx + ping);
         }
@@ -453,24 +497,25 @@ static void schedule(struct ws_io_conn *c)
     } else {
         uint32_t t = opt_ms(o->close_timeout_ms,
                             WS_IO_DEFAULT_CLOSE_TIMEOUT_MS);
-        if (c->close_started == 0)
-            c->close_started = c->loop->now;
+        if (!c->close_timed)    /* the core started it (peer or failure) */
+            start_close_timer(c);
         if (t)
-            d = c->close_started + t;
+            d = c->phase_start + t;
     }
-    if (c->loop->shutting_down)
-        d = earliest(d, c->loop->shutdown_deadline);
-    heap_set(c->loop, c, d);
+    if (loop->shutting_down)
+        d = earliest(d, loop->shutdown_deadline);
+    heap_set(loop, c, d);
 }
 
 /* A deadline passed: decide what it meant. */
 static void on_deadline(struct ws_io_conn *c)
 {
-    const struct ws_io_options *o = c->opts;
-    uint64_t now = c->loop->now;
+    const struct ws_io_options *o = conn_opts(c);
+    struct ws_loop *loop = conn_loop(c);
+    uint64_t now = loop->now;
     enum ws_state st;
 
-    if (c->loop->shutting_down && now >= c->loop->shutdown_deadline) {
+    if (loop->shutting_down && now >= loop->shutdown_deadline) {
         conn_fail(c, WS_ERR_CLOSED, "shutdown timeout");
         return;
     }
@@ -500,7 +545,7 @@ static void on_deadline(struct ws_io_conn *c)
     if (c->awaiting_pong) {
         uint32_t pong = opt_ms(o->pong_timeout_ms,
                                WS_IO_DEFAULT_PONG_TIMEOUT_MS);
-        if (pong && now >= c->ping_sent + pong) {
+        if (pong && now >= c->phase_start + pong) {
             conn_fail(c, WS_ERR_TRANSPORT, "no pong before the deadline");
             return;
         }
@@ -517,7 +562,7 @@ static void on_deadline(struct ws_io_conn *c)
         for (i = 0; i < 8; i++)
             stamp[i] = (uint8_t)(now >> (56 - 8 * i));
         c->awaiting_pong = 1;
-        c->ping_sent = now;
+        c->phase_start = now;   /* the pong timeout starts */
         (void)ws_io_send_ping(c, stamp, sizeof stamp);
     }
     schedule(c);
@@ -542,15 +587,21 @@ static void free_queue(struct ws_io_conn *c)
     c->queued = 0;
 }
 
-/* Remember the code and reason on_close will report. */
+/* Remember the code and reason on_close will report. The reason is kept
+ * in its own allocation (most connections never need one); without memory
+ * for it, on_close gets the code with an empty reason. */
 static void set_close(struct ws_io_conn *c, unsigned code, const char *reason,
                       size_t n)
 {
+    char *copy = NULL;
+
     n = n < WS_CLOSE_REASON_MAX ? n : WS_CLOSE_REASON_MAX;
-    c->close_code = code;
-    memcpy(c->close_reason, reason, n);
-    c->close_reason[n] = '\0';
-    c->close_reason_len = n;
+    if (n > 0 && (copy = dup_str(reason, n)) == NULL)
+        n = 0;
+    c->close_code = (uint16_t)code;
+    free(c->close_reason);
+    c->close_reason = copy;
+    c->close_reason_len = (uint8_t)n;
 }
 
 /* Take c off the loop's list of live connections. */
@@ -571,8 +622,8 @@ static void unlink_conn(struct ws_loop *loop, struct ws_io_conn *c)
  */
 static void conn_end(struct ws_io_conn *c)
 {
-    struct ws_loop *loop = c->loop;
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    struct ws_loop *loop = conn_loop(c);
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     if (c->dead)
         return;
@@ -610,17 +661,27 @@ static void conn_end(struct ws_io_conn *c)
     if (c->core_ready)
         ws_conn_reset(&c->conn);
     unlink_conn(loop, c);
-    c->next_dead = loop->dead;
+    c->prev = loop->dead;
     loop->dead = c;
     if (hd && hd->on_close)
-        hd->on_close(c, c->close_code, c->close_reason, c->close_reason_len,
-                     c->user);
+        hd->on_close(c, c->close_code,
+                     c->close_reason ? c->close_reason : "",
+                     c->close_reason_len, c->user);
+}
+
+static void free_path(struct ws_io_conn *c)
+{
+    if (c->path != root_path)
+        free((char *)c->path);
+    c->path = NULL;
 }
 
 static void conn_free(struct ws_io_conn *c)
 {
     free(c->hbuf);
-    free(c->path);
+    free(c->close_reason);
+    free(c->peer);
+    free_path(c);
     if (c->client) {
         free(c->client->host);
         free(c->client->host_header);
@@ -636,7 +697,7 @@ static void free_dead(struct ws_loop *loop)
 {
     while (loop->dead) {
         struct ws_io_conn *c = loop->dead;
-        loop->dead = c->next_dead;
+        loop->dead = c->prev;
         conn_free(c);
     }
 }
@@ -699,7 +760,7 @@ static void begin_linger(struct ws_io_conn *c)
     if (c->tls)
         io_tls_shutdown(c->tls);
     (void)shutdown(c->h.fd, SHUT_WR);
-    c->close_started = c->loop->now;
+    start_close_timer(c);
     update_interest(c);
     schedule(c);
 }
@@ -707,16 +768,17 @@ static void begin_linger(struct ws_io_conn *c)
 /* Lingering: discard input until the peer's FIN. */
 static void drain_input(struct ws_io_conn *c)
 {
+    uint8_t *rbuf = conn_loop(c)->rbuf;
     int i;
 
     for (i = 0; i < READS_PER_EVENT * 4; i++) {
         long n;
         if (c->tls) {
-            n = io_tls_read(c->tls, c->loop->rbuf, READ_BUF_SIZE);
+            n = io_tls_read(c->tls, rbuf, READ_BUF_SIZE);
             if (n == IO_TLS_WANT_READ || n == IO_TLS_WANT_WRITE)
                 return;
         } else {
-            n = (long)recv(c->h.fd, c->loop->rbuf, READ_BUF_SIZE, 0);
+            n = (long)recv(c->h.fd, rbuf, READ_BUF_SIZE, 0);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
                           errno == EINTR))
                 return;
@@ -858,7 +920,7 @@ static void cork_flush(struct ws_loop *loop)
     }
     enqueue(c, q);
     /* The sends that made this reported WS_OK: apply high_water now. */
-    o = c->opts;
+    o = conn_opts(c);
     high = o->high_water ? o->high_water : WS_IO_DEFAULT_HIGH_WATER;
     if (c->queued > high)
         c->high = 1;
@@ -868,13 +930,15 @@ static void cork_flush(struct ws_loop *loop)
 /* Write what was gathered for c, if anything. */
 static void uncork(struct ws_io_conn *c)
 {
-    if (c->loop->cork == c && c->loop->cork_len > 0)
-        cork_flush(c->loop);
+    struct ws_loop *loop = conn_loop(c);
+
+    if (loop->cork == c && loop->cork_len > 0)
+        cork_flush(loop);
 }
 
 static void check_drain(struct ws_io_conn *c)
 {
-    const struct ws_io_options *o = c->opts;
+    const struct ws_io_options *o = conn_opts(c);
     size_t low = o->low_water ? o->low_water : WS_IO_DEFAULT_LOW_WATER;
 
     if (c->high && c->queued <= low) {
@@ -905,7 +969,7 @@ static void flush_queue(struct ws_io_conn *c)
             return;
         }
         if (n > 0)
-            c->last_activity = c->loop->now;
+            c->last_activity = conn_loop(c)->now;
         c->queued -= (size_t)n;
         while (n > 0) {
             q = c->qhead;
@@ -956,6 +1020,7 @@ static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
                      size_t cnt, size_t *written, void *user)
 {
     struct ws_io_conn *c = user;
+    struct ws_loop *loop = conn_loop(c);
     size_t total = 0, done = 0, i;
 
     (void)core;
@@ -964,8 +1029,7 @@ static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
     *written = total;       /* the core never sees a short write */
     if (c->dead)
         return 0;
-    if (c->loop->cork == c) {
-        struct ws_loop *loop = c->loop;
+    if (loop->cork == c) {
         if (total <= CORK_FRAME_MAX && total > CORK_SIZE - loop->cork_len)
             cork_flush(loop);
         if (c->dead)
@@ -998,7 +1062,7 @@ static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
             return -1;
         }
         if (n > 0)
-            c->last_activity = c->loop->now;
+            c->last_activity = loop->now;
         done = (size_t)n;
     }
     /* Queue what the socket did not take. */
@@ -1024,7 +1088,7 @@ static int conn_send(struct ws_conn *core, const struct ws_iov *iov,
 /* After a send: backpressure bookkeeping. */
 static int after_send(struct ws_io_conn *c, int rv)
 {
-    const struct ws_io_options *o = c->opts;
+    const struct ws_io_options *o = conn_opts(c);
     size_t high = o->high_water ? o->high_water : WS_IO_DEFAULT_HIGH_WATER;
     size_t cap = o->max_buffered ? o->max_buffered
                                  : WS_IO_DEFAULT_MAX_BUFFERED;
@@ -1072,9 +1136,9 @@ static void choose_protocol(struct ws_io_conn *c, const struct ws_request *r)
     struct ws_slice list, tok;
     size_t pos = 0;
 
-    if (c->opts->protocols == NULL)
+    if (conn_opts(c)->protocols == NULL)
         return;
-    list.p = c->opts->protocols;
+    list.p = conn_opts(c)->protocols;
     list.n = strlen(list.p);
     while (ws_token_next(list, &pos, &tok) == WS_OK) {
         const char *name = c->server->names + (tok.p - list.p);
@@ -1098,7 +1162,11 @@ static void use_forwarded_for(struct ws_io_conn *c,
         while (ws_token_next(v, &tpos, &tok) == WS_OK)
             last = tok;
     }
-    if (last.n > 0 && last.n < sizeof c->peer) {
+    if (last.n > 0 && last.n < PEER_TEXT_MAX) {
+        /* In place if the text exists (see ws_io_get_peer): a pointer the
+         * application got from an on_http before the upgrade stays valid. */
+        if (c->peer == NULL && (c->peer = malloc(PEER_TEXT_MAX)) == NULL)
+            return;             /* the socket's address stays */
         memcpy(c->peer, last.p, last.n);
         c->peer[last.n] = '\0';
     }
@@ -1108,12 +1176,15 @@ static int core_request(struct ws_conn *core, const struct ws_request *r,
                         void *user)
 {
     struct ws_io_conn *c = user;
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     (void)core;
-    free(c->path);
-    c->path = dup_str(r->path.p, r->path.n);
-    if (c->opts->trust_proxy)
+    free_path(c);
+    if (r->path.n == 1 && r->path.p[0] == '/')
+        c->path = root_path;
+    else
+        c->path = dup_str(r->path.p, r->path.n);
+    if (conn_opts(c)->trust_proxy)
         use_forwarded_for(c, r);
     choose_protocol(c, r);
     if (hd && hd->on_request)
@@ -1124,12 +1195,13 @@ static int core_request(struct ws_conn *core, const struct ws_request *r,
 static int core_open(struct ws_conn *core, void *user)
 {
     struct ws_io_conn *c = user;
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
+    struct ws_loop *loop = conn_loop(c);
 
     (void)core;
-    c->last_rx = c->last_activity = c->loop->now;
-    if (c->loop->shutting_down) {
-        ws_io_close(c, c->loop->shutdown_code, "going away", 10);
+    c->last_rx = c->last_activity = loop->now;
+    if (loop->shutting_down) {
+        ws_io_close(c, loop->shutdown_code, "going away", 10);
         return 0;
     }
     return hd && hd->on_open ? hd->on_open(c, c->user) : 0;
@@ -1139,7 +1211,7 @@ static int core_message(struct ws_conn *core, unsigned opcode,
                         const uint8_t *p, size_t n, void *user)
 {
     struct ws_io_conn *c = user;
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     (void)core;
     return hd && hd->on_message ? hd->on_message(c, opcode, p, n, c->user)
@@ -1150,7 +1222,7 @@ static int core_ping(struct ws_conn *core, const uint8_t *p, size_t n,
                      void *user)
 {
     struct ws_io_conn *c = user;
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     (void)core;
     return hd && hd->on_ping ? hd->on_ping(c, p, n, c->user) : 0;
@@ -1160,7 +1232,7 @@ static int core_pong(struct ws_conn *core, const uint8_t *p, size_t n,
                      void *user)
 {
     struct ws_io_conn *c = user;
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     (void)core;
     c->awaiting_pong = 0;
@@ -1225,30 +1297,32 @@ static void update_interest(struct ws_io_conn *c)
         if (c->tls_wants_read)
             ev |= POLLIN;
     }
-    rewatch(c->loop, &c->h, ev);
+    rewatch(conn_loop(c), &c->h, ev);
 }
 
 static int start_core(struct ws_io_conn *c)
 {
+    const struct ws_io_options *o = conn_opts(c);
     struct ws_config cfg;
     int rv;
 
     memset(&cfg, 0, sizeof cfg);
     cfg.role = c->server ? WS_ROLE_SERVER : WS_ROLE_CLIENT;
-    cfg.max_message = c->opts->max_message;
+    cfg.max_message = o->max_message;
     cfg.alloc = &io_allocator;
     if (c->server) {
-        cfg.response_headers = c->opts->extra_headers;
+        cfg.response_headers = o->extra_headers;
     } else {
         cfg.request.host = c->client->host_header;
         cfg.request.path = c->path;
-        cfg.request.origin = c->opts->origin;
-        cfg.request.protocols = c->opts->protocols;
-        cfg.request.extra_headers = c->opts->extra_headers;
+        cfg.request.origin = o->origin;
+        cfg.request.protocols = o->protocols;
+        cfg.request.extra_headers = o->extra_headers;
     }
     c->core_ready = 1;
+    /* A server connection's core buffer is the loop's (see feed()). */
     rv = ws_conn_init(&c->conn, &cfg, &io_callbacks, c,
-                      c->server ? c->loop->core_buf : c->client->buf,
+                      c->server ? c->server->loop->core_buf : c->client->buf,
                       CONN_BUF_SIZE);
     if (rv != WS_OK) {
         c->core_ready = rv == WS_ERR_TRANSPORT || rv == WS_ERR_CRYPTO;
@@ -1330,7 +1404,7 @@ static void own_buffer(struct ws_io_conn *c)
         }
         c->hbuf = b;
     } else if (!busy && c->hbuf != NULL) {
-        (void)ws_conn_set_buffer(&c->conn, c->loop->core_buf,
+        (void)ws_conn_set_buffer(&c->conn, conn_loop(c)->core_buf,
                                  CONN_BUF_SIZE);
         free(c->hbuf);
         c->hbuf = NULL;
@@ -1347,7 +1421,7 @@ static void feed_input(struct ws_io_conn *c, uint8_t *p, size_t n)
 {
     size_t take;
 
-    c->last_rx = c->last_activity = c->loop->now;
+    c->last_rx = c->last_activity = conn_loop(c)->now;
     if (c->http) {
         http_input(c, p, n);
         return;
@@ -1368,13 +1442,13 @@ static void feed_input(struct ws_io_conn *c, uint8_t *p, size_t n)
                 return;
             }
             memcpy(c->hbuf, p, n);
-            c->hlen = n;
+            c->hlen = (uint16_t)n;
         }
         return;
     }
     take = n < CONN_BUF_SIZE - c->hlen ? n : CONN_BUF_SIZE - c->hlen;
     memcpy(c->hbuf + c->hlen, p, take);
-    c->hlen += take;
+    c->hlen = (uint16_t)(c->hlen + take);
     ws_conn_reset(&c->conn);
     if (start_core(c) != WS_OK || c->dead)
         return;
@@ -1391,7 +1465,7 @@ static void feed_input(struct ws_io_conn *c, uint8_t *p, size_t n)
 /* Read until the socket is empty (bounded, for fairness). */
 static void handle_readable(struct ws_io_conn *c)
 {
-    struct ws_loop *loop = c->loop;
+    struct ws_loop *loop = conn_loop(c);
     int i;
 
     if (c->lingering) {
@@ -1463,7 +1537,7 @@ static void handle_readable(struct ws_io_conn *c)
  * first a look at the request to tell plain HTTP from an upgrade. */
 static int start_session(struct ws_io_conn *c)
 {
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     if (c->server == NULL || hd == NULL || hd->on_http == NULL)
         return start_core(c);
@@ -1482,11 +1556,11 @@ static void continue_tls(struct ws_io_conn *c)
     int rv = io_tls_handshake(c->tls);
 
     if (rv == IO_TLS_WANT_READ) {
-        rewatch(c->loop, &c->h, POLLIN);
+        rewatch(conn_loop(c), &c->h, POLLIN);
         return;
     }
     if (rv == IO_TLS_WANT_WRITE) {
-        rewatch(c->loop, &c->h, POLLOUT);
+        rewatch(conn_loop(c), &c->h, POLLOUT);
         return;
     }
     if (rv < 0) {
@@ -1556,25 +1630,41 @@ static void handle_conn(struct ws_io_conn *c, uint32_t revents)
 /* Accepting                                                                */
 /* ------------------------------------------------------------------------ */
 
-static void format_peer(const struct sockaddr *sa, char *out, size_t cap)
+/* Keep the peer's address (19 bytes, not a 128-byte sockaddr_storage or
+ * its text): ws_io_get_peer() formats it if and when it is asked for. */
+static void save_peer(struct ws_io_conn *c, const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)sa;
+        memcpy(c->peer_addr, &a->sin6_addr, 16);
+        c->peer_port = ntohs(a->sin6_port);
+        c->peer_family = PEER_V6;
+    } else if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)sa;
+        memcpy(c->peer_addr, &a->sin_addr, 4);
+        c->peer_port = ntohs(a->sin_port);
+        c->peer_family = PEER_V4;
+    }
+}
+
+static void format_peer(const struct ws_io_conn *c, char *out, size_t cap)
 {
     char host[INET6_ADDRSTRLEN];
 
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const void *)sa;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-        snprintf(out, cap, "[%s]:%u", host, ntohs(a->sin6_port));
-    } else if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const void *)sa;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-        snprintf(out, cap, "%s:%u", host, ntohs(a->sin_port));
+    if (c->peer_family == PEER_V6) {
+        inet_ntop(AF_INET6, c->peer_addr, host, sizeof host);
+        snprintf(out, cap, "[%s]:%u", host, c->peer_port);
+    } else if (c->peer_family == PEER_V4) {
+        inet_ntop(AF_INET, c->peer_addr, host, sizeof host);
+        snprintf(out, cap, "%s:%u", host, c->peer_port);
     } else {
         snprintf(out, cap, "unknown");
     }
 }
 
+/* A connection of server s, or of client cl (exactly one of them). */
 static struct ws_io_conn *new_conn(struct ws_loop *loop, int fd,
-                                   const struct ws_io_options *opts)
+                                   struct ws_server *s, struct io_client *cl)
 {
     struct ws_io_conn *c = calloc(1, sizeof *c);
 
@@ -1582,11 +1672,11 @@ static struct ws_io_conn *new_conn(struct ws_loop *loop, int fd,
         return NULL;
     c->h.type = H_CONN;
     c->h.fd = fd;
-    c->loop = loop;
-    c->opts = opts;
-    c->user = opts->user;
-    c->heap_idx = SIZE_MAX;
-    c->created = c->last_rx = c->last_activity = loop->now;
+    c->server = s;
+    c->client = cl;
+    c->user = conn_opts(c)->user;
+    c->heap_idx = NOT_IN_HEAP;
+    c->phase_start = c->last_rx = c->last_activity = loop->now;
     c->next = loop->conns;
     if (loop->conns)
         loop->conns->prev = c;
@@ -1626,13 +1716,12 @@ static void accept_all(struct ws_server *s)
             continue;
         }
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        c = new_conn(loop, fd, &s->opts);
+        c = new_conn(loop, fd, s, NULL);
         if (c == NULL) {
             close(fd);
             continue;
         }
-        c->server = s;
-        format_peer((struct sockaddr *)&ss, c->peer, sizeof c->peer);
+        save_peer(c, (struct sockaddr *)&ss);
         if (watch(loop, &c->h, POLLIN) < 0) {
             conn_fail(c, WS_ERR_TRANSPORT, "epoll_ctl failed");
             continue;
@@ -2095,6 +2184,19 @@ static int listen_on(const char *host, const char *port, int reuseport,
     return fd;
 }
 
+/*
+ * Compute one accept key, so that the crypto library initialises now and
+ * not in the first client's handshake: OpenSSL 3 takes about 1 ms and
+ * 2 MiB of RSS (code and tables, once per process) on its first SHA-1.
+ * A failure here shows again, and is reported, in every handshake.
+ */
+static void warm_up_crypto(void)
+{
+    char accept[WS_ACCEPT_LEN + 1];
+
+    (void)ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, accept);
+}
+
 /* see ws_io.h */
 int ws_server_listen(struct ws_loop *loop, const char *host, const char *port,
                      const struct ws_io_options *opts,
@@ -2109,6 +2211,7 @@ int ws_server_listen(struct ws_loop *loop, const char *host, const char *port,
     if (loop == NULL || port == NULL || opts == NULL ||
         (opts->tls_cert == NULL) != (opts->tls_key == NULL))
         return WS_ERR_INVALID_ARG;
+    warm_up_crypto();
     s = calloc(1, sizeof *s + plen + 1);
     if (s == NULL)
         return WS_ERR_NO_MEMORY;
@@ -2253,25 +2356,27 @@ int ws_client_connect(struct ws_loop *loop, const char *url,
                       struct ws_io_conn **out)
 {
     struct addrinfo hints, *res = NULL, *ai;
+    struct io_client *cl;
     struct ws_io_conn *c;
-    char err[256];
+    char err[256], *path = NULL;
     int fd = -1, rv, one = 1;
 
     if (out)
         *out = NULL;
     if (loop == NULL || url == NULL || opts == NULL)
         return WS_ERR_INVALID_ARG;
-    c = new_conn(loop, -1, opts);
-    if (c == NULL)
+    cl = calloc(1, sizeof *cl);
+    if (cl == NULL)
         return WS_ERR_NO_MEMORY;
-    c->client = calloc(1, sizeof *c->client);
-    if (c->client == NULL) {
-        rv = WS_ERR_NO_MEMORY;
-        goto fail;
+    cl->loop = loop;
+    cl->opts = *opts;
+    c = new_conn(loop, -1, NULL, cl);
+    if (c == NULL) {
+        free(cl);
+        return WS_ERR_NO_MEMORY;
     }
-    c->client->opts = *opts;
-    c->opts = &c->client->opts;
-    rv = parse_url(c->client, &c->path, url);
+    rv = parse_url(c->client, &path, url);
+    c->path = path;
     if (rv != WS_OK)
         goto fail;
     if (c->client->is_tls) {
@@ -2297,7 +2402,7 @@ int ws_client_connect(struct ws_loop *loop, const char *url,
         if (set_nonblocking(fd) == 0 &&
             (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
              errno == EINPROGRESS)) {
-            format_peer(ai->ai_addr, c->peer, sizeof c->peer);
+            save_peer(c, ai->ai_addr);
             break;
         }
         close(fd);
@@ -2349,20 +2454,22 @@ static int io_ready(const struct ws_io_conn *c)
  */
 static int cork_client(struct ws_io_conn *c)
 {
-    if (c->client == NULL || c->loop->cork != NULL)
+    if (c->client == NULL || c->client->loop->cork != NULL)
         return 0;
-    c->loop->cork = c;
+    c->client->loop->cork = c;
     return 1;
 }
 
 static void uncork_client(struct ws_io_conn *c, int corked)
 {
+    struct ws_loop *loop = conn_loop(c);
+
     if (!corked)
         return;
-    if (c->loop->cork == c)
-        cork_flush(c->loop);
-    c->loop->cork = NULL;
-    c->loop->cork_len = 0;
+    if (loop->cork == c)
+        cork_flush(loop);
+    loop->cork = NULL;
+    loop->cork_len = 0;
 }
 
 /* see ws_io.h */
@@ -2434,7 +2541,7 @@ int ws_io_close(struct ws_io_conn *c, unsigned code, const char *reason,
         return rv;
     rv = ws_conn_close(&c->conn, code, reason, n);
     if (rv == WS_OK) {
-        c->close_started = c->loop->now;
+        start_close_timer(c);
         schedule(c);
     }
     return after_send(c, rv);
@@ -2501,7 +2608,7 @@ int ws_io_broadcast(struct ws_io_conn *const *conns, size_t count,
                 continue;
             }
             if (r > 0)          /* output counts as traffic (idle timer) */
-                c->last_activity = c->loop->now;
+                c->last_activity = conn_loop(c)->now;
             w = (size_t)r;
         }
         k++;
@@ -2550,7 +2657,7 @@ int ws_io_broadcast(struct ws_io_conn *const *conns, size_t count,
 static int http_send(struct ws_io_conn *c, const struct ws_iov *iov,
                      size_t cnt)
 {
-    const struct ws_io_options *o = c->opts;
+    const struct ws_io_options *o = conn_opts(c);
     size_t high = o->high_water ? o->high_water : WS_IO_DEFAULT_HIGH_WATER;
     size_t cap = o->max_buffered ? o->max_buffered
                                  : WS_IO_DEFAULT_MAX_BUFFERED;
@@ -2666,7 +2773,7 @@ static int wants_keep_alive(const struct ws_request *req)
 /* Handle the buffered request heads, one at a time (pipelining). */
 static void http_process(struct ws_io_conn *c)
 {
-    const struct ws_io_handlers *hd = c->opts->handlers;
+    const struct ws_io_handlers *hd = conn_opts(c)->handlers;
 
     if (c->in_http)
         return;
@@ -2690,15 +2797,16 @@ static void http_process(struct ws_io_conn *c)
             /* A WebSocket after all: the core takes the request and any
              * frames after it (the read buffer is free: the bytes were
              * copied into hbuf). */
+            uint8_t *rbuf = conn_loop(c)->rbuf;
             size_t n = c->hlen;
-            memcpy(c->loop->rbuf, c->hbuf, n);
+            memcpy(rbuf, c->hbuf, n);
             free(c->hbuf);
             c->hbuf = NULL;
             c->hlen = 0;
             c->http = 0;
             if (start_core(c) == WS_OK && !c->dead) {
                 c->in_http = 0;
-                feed(c, c->loop->rbuf, n);
+                feed(c, rbuf, n);
                 maybe_finish(c);
                 return;
             }
@@ -2717,7 +2825,7 @@ static void http_process(struct ws_io_conn *c)
             http_error(c, 413, "request bodies are not supported here");
             break;
         }
-        c->http_keep_alive = (uint8_t)wants_keep_alive(&req);
+        c->http_keep_alive = wants_keep_alive(&req) != 0;
         c->http_phase = HTTP_PENDING;
         schedule(c);
         if (hd->on_http(c, &req, c->user) != 0 && !c->dead &&
@@ -2727,7 +2835,7 @@ static void http_process(struct ws_io_conn *c)
             break;
         /* req pointed into hbuf: only now may it move. */
         memmove(c->hbuf, c->hbuf + used, c->hlen - used);
-        c->hlen -= used;
+        c->hlen = (uint16_t)(c->hlen - used);
     }
     c->in_http = 0;
 }
@@ -2748,16 +2856,18 @@ static void http_input(struct ws_io_conn *c, const uint8_t *p, size_t n)
         n = room;               /* the parser reports 431 */
     }
     memcpy(c->hbuf + c->hlen, p, n);
-    c->hlen += n;
+    c->hlen = (uint16_t)(c->hlen + n);
     http_process(c);
 }
 
 /* After an answer is complete: next request, or close. */
 static void http_done(struct ws_io_conn *c)
 {
-    if (c->http_keep_alive && !c->loop->shutting_down) {
+    struct ws_loop *loop = conn_loop(c);
+
+    if (c->http_keep_alive && !loop->shutting_down) {
         c->http_phase = HTTP_WAIT;
-        c->created = c->loop->now;      /* the request timeout restarts */
+        c->phase_start = loop->now;     /* the request timeout restarts */
         schedule(c);
         http_process(c);
     } else {
@@ -2978,13 +3088,31 @@ static void run_user_timers(struct ws_loop *loop)
 /* see ws_io.h */
 size_t ws_io_get_buffered(const struct ws_io_conn *c)
 {
-    return c->queued + (c->loop->cork == c ? c->loop->cork_len : 0);
+    const struct ws_loop *loop = conn_loop(c);
+
+    return c->queued + (loop->cork == c ? loop->cork_len : 0);
 }
 
 /* see ws_io.h */
 const char *ws_io_get_peer(const struct ws_io_conn *c)
 {
-    return c->peer;
+    /* Formatted on the first call and kept until the connection is freed,
+     * so the string stays valid (on_close included). With trust_proxy it
+     * gets room for an X-Forwarded-For address that may replace it. c is
+     * const to the caller only: every connection is malloc'd here. */
+    struct ws_io_conn *m = (struct ws_io_conn *)c;
+    char text[PEER_TEXT_MAX];
+    size_t n;
+
+    if (m->peer == NULL) {
+        format_peer(m, text, sizeof text);
+        n = strlen(text) + 1;
+        m->peer = malloc(conn_opts(m)->trust_proxy ? PEER_TEXT_MAX : n);
+        if (m->peer == NULL)
+            return "unknown";
+        memcpy(m->peer, text, n);
+    }
+    return m->peer;
 }
 
 /* see ws_io.h */
@@ -3014,7 +3142,7 @@ struct ws_conn *ws_io_get_conn(struct ws_io_conn *c)
 /* see ws_io.h */
 struct ws_loop *ws_io_get_loop(const struct ws_io_conn *c)
 {
-    return c->loop;
+    return conn_loop(c);
 }
 
 /* see ws_io.h */

@@ -272,6 +272,8 @@ struct srv {
     unsigned big_served, big_refused;
     unsigned next_seq, seq_bad;
     char peer[80], path[80];
+    const char *peer_ptr;            /* ws_io_get_peer(last) in on_open */
+    unsigned peer_kept;              /* ... and the same string on_close */
     struct ws_io_conn **conns;       /* open connections (broadcast) */
     size_t nconns, conns_cap;
 };
@@ -295,7 +297,8 @@ static int srv_open(struct ws_io_conn *c, void *user)
 
     sv->opened++;
     sv->last = c;
-    snprintf(sv->peer, sizeof sv->peer, "%s", ws_io_get_peer(c));
+    sv->peer_ptr = ws_io_get_peer(c);
+    snprintf(sv->peer, sizeof sv->peer, "%s", sv->peer_ptr);
     snprintf(sv->path, sizeof sv->path, "%s", ws_io_get_path(c));
     if (sv->conns && sv->nconns < sv->conns_cap)
         sv->conns[sv->nconns++] = c;
@@ -392,8 +395,13 @@ static void srv_close(struct ws_io_conn *c, unsigned code, const char *reason,
         sv->clean++;
     if (code == WS_CLOSE_GOING_AWAY)
         sv->codes_1001++;
-    if (sv->last == c)
+    if (sv->last == c) {
+        /* ws_io.h: the peer text stays valid until c is freed. */
+        if (ws_io_get_peer(c) == sv->peer_ptr &&
+            strcmp(sv->peer_ptr, sv->peer) == 0)
+            sv->peer_kept++;
         sv->last = NULL;
+    }
     for (i = 0; i < sv->nconns; i++) {
         if (sv->conns[i] == c) {
             sv->conns[i] = sv->conns[--sv->nconns];
@@ -2776,6 +2784,7 @@ static void test_ipv6(void)
     }
     EXPECT(run_until(loop, loop_empty, loop, 5000));
     EXPECT_EQ(k.code, WS_CLOSE_NORMAL);
+    EXPECT_EQ(sv.peer_kept, 1);
 out:
     ws_loop_free(loop);
 }
