@@ -255,7 +255,9 @@ static size_t valid_prefix(const uint8_t *p, size_t n)
         /* The last 1..15 bytes. In a text of 16 bytes or more: the last
          * 16, some of them checked already, after the 3 bytes before
          * them (checking valid bytes again, in their true context, finds
-         * nothing new). In a shorter one: the text padded with zeros,
+         * nothing new; without that context a character straddling into
+         * the block would look wrong and go to the exact gear, which is
+         * right but slow). In a shorter one: the text padded with zeros,
          * ASCII, which asks for nothing but ends an unfinished character
          * with an "error" (the exact gear then sees that it is only
          * unfinished). */

@@ -10,7 +10,8 @@
  *    stream must give exactly the generator's messages; an invalid one
  *    must end with the right close code on the wire (7.1.7, 7.4.1).
  *    A second property test checks the receive fast path against the
- *    general one with other callback sets and with small limits.
+ *    general one with other callback sets and with small limits, and a
+ *    third ws_utf8_check() against the byte-at-a-time validator.
  * 2. Back to back: a client and a server wired together in memory through
  *    a transport that blocks and takes partial writes, real opening
  *    handshake (RFC 6455 4), messages of 0 bytes to 1 MiB both ways, then
@@ -1468,6 +1469,66 @@ void test_property_fast_path_matches_general_server(void)
 void test_property_fast_path_matches_general_client(void)
 {
     fast_path_matches_general(WS_ROLE_CLIENT, 0xfa570002u, scaled(1500));
+}
+
+/*
+ * 1c. ws_utf8_check() (one call, the SSE2 fast gear's whole-text answer
+ * when it has one) against ws_utf8_feed() one byte at a time (the exact
+ * gear), on texts of 0..100 bytes - valid ones mixing 1- to 4-byte
+ * characters, ones with a bad byte or sequence, ones cut inside a
+ * character, ASCII with one high byte, any byte where the last partial
+ * 16-byte block starts - placed at every offset mod 16:
+ * the short and the overlapping last block, the fast path's checks.
+ */
+void test_property_utf8_check_matches_bytewise(void)
+{
+    uint64_t s = 0x07f8c4ec0u;
+    uint8_t buf[128];
+    size_t iter, iters = scaled(200000), wrong = 0;
+
+    test_note("seed %#llx, %zu texts", (unsigned long long)s, iters);
+    for (iter = 0; iter < iters && wrong < 3; iter++) {
+        size_t n = rnd(&s, 101), at = rnd(&s, 16), i;
+        uint8_t *p = buf + at;
+        struct ws_utf8 u;
+        int ok = 1;
+
+        gen_text(&s, p, n);
+        switch (rnd(&s, 5)) {
+        case 0:
+            if (n > 0)
+                (void)corrupt_utf8(&s, p, &n);
+            break;
+        case 1:
+            if (n > 0)
+                n -= rnd_in(&s, 1, n < 3 ? (uint32_t)n : 3);
+            break;
+        case 2:
+            for (i = 0; i < n; i++)
+                p[i] = (uint8_t)rnd_in(&s, 0x20, 0x7E);
+            if (n > 0)
+                p[rnd(&s, (uint32_t)n)] = (uint8_t)rnd_in(&s, 0x80, 0xFF);
+            break;
+        case 3:
+            /* Any byte where the last partial 16-byte block starts: the
+             * character before it may need it as a continuation. */
+            if (n % 16 != 0)
+                p[n - n % 16] = (uint8_t)rnd(&s, 256);
+            break;
+        default:
+            break;
+        }
+        ws_utf8_reset(&u);
+        for (i = 0; i < n && ok; i++)
+            ok = ws_utf8_feed(&u, p + i, 1, NULL) == WS_OK;
+        ok = ok && ws_utf8_finish(&u) == WS_OK;
+        if ((ws_utf8_check(p, n) == WS_OK) != ok) {
+            wrong++;
+            test_note("text %zu (%zu bytes): ws_utf8_check says %s", iter,
+                      n, ok ? "invalid" : "valid");
+        }
+    }
+    EXPECT_EQ(wrong, 0);
 }
 
 /* ------------------------------------------------------------------------ */
