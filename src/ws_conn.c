@@ -13,7 +13,10 @@
  * machine whose states are named below; every state can stop at any byte
  * and resume on the next call, which is what makes the parser
  * split-invariant. Before a callback runs, the state already says what
- * comes next, so a callback that returns WS_PAUSED loses nothing.
+ * comes next, so a callback that returns WS_PAUSED loses nothing. A
+ * small, final data frame that is whole in the input (the common case)
+ * takes a shortcut through these states, whole_frame(), with the same
+ * events and the same state before each callback.
  *
  * Output: every frame is offered to the send callback as header + payload
  * (two iovecs, no copy) for a server; a client's frame must be masked
@@ -676,11 +679,37 @@ static int reserve_message(struct ws_conn *c, uint64_t need)
     return WS_OK;
 }
 
-/* A complete header was decoded into f: apply the connection's rules. */
-static int start_frame(struct ws_conn *c, const struct ws_frame *f)
+/* A frame's header is accepted: its payload comes next. */
+static void enter_payload(struct ws_conn *c, unsigned fin, unsigned opcode,
+                          unsigned masked, const uint8_t mask[4],
+                          uint64_t length)
+{
+    c->u.rx.fin = (uint8_t)fin;
+    c->u.rx.opcode = (uint8_t)opcode;
+    c->u.rx.masked = (uint8_t)masked;
+    memcpy(c->u.rx.mask, mask, 4);
+    c->u.rx.frame_left = length;
+    c->u.rx.frame_off = 0;
+    c->rx_state = RX_PAYLOAD;
+}
+
+/* The first frame of a text or binary message: on_message_begin. */
+static int begin_message(struct ws_conn *c, unsigned opcode)
 {
     int rv;
 
+    c->msg_opcode = (uint8_t)opcode;
+    ws_utf8_reset(&c->u.rx.utf8);
+    if (c->cb->on_message_begin == NULL)
+        return WS_OK;
+    c->in_callback = 1;
+    rv = c->cb->on_message_begin(c, opcode, c->user);
+    return after_callback(c, rv);
+}
+
+/* A complete header was decoded into f: apply the connection's rules. */
+static int start_frame(struct ws_conn *c, const struct ws_frame *f)
+{
     /* RFC 6455 5.1: clients mask every frame, servers never do. */
     if (!is_client(c) && !f->masked)
         return fail(c, WS_ERR_PROTOCOL, "client frame is not masked "
@@ -692,13 +721,7 @@ static int start_frame(struct ws_conn *c, const struct ws_frame *f)
     if (f->rsv & ~(unsigned)c->allowed_rsv)
         return fail(c, WS_ERR_PROTOCOL, "reserved bits set without an "
                                         "extension (RFC 6455 5.2)");
-    c->u.rx.fin = (uint8_t)f->fin;
-    c->u.rx.opcode = (uint8_t)f->opcode;
-    c->u.rx.masked = (uint8_t)f->masked;
-    memcpy(c->u.rx.mask, f->mask, 4);
-    c->u.rx.frame_left = f->length;
-    c->u.rx.frame_off = 0;
-    c->rx_state = RX_PAYLOAD;
+    enter_payload(c, f->fin, f->opcode, f->masked, f->mask, f->length);
     if (f->opcode & 0x8u)
         return WS_OK;           /* control: see read_control() */
 
@@ -718,14 +741,7 @@ static int start_frame(struct ws_conn *c, const struct ws_frame *f)
     c->u.rx.msg_frames++;
     if (f->opcode == WS_OPCODE_CONTINUATION)
         return WS_OK;
-
-    c->msg_opcode = (uint8_t)f->opcode;
-    ws_utf8_reset(&c->u.rx.utf8);
-    if (c->cb->on_message_begin == NULL)
-        return WS_OK;
-    c->in_callback = 1;
-    rv = c->cb->on_message_begin(c, f->opcode, c->user);
-    return after_callback(c, rv);
+    return begin_message(c, f->opcode);
 }
 
 /* Gather header bytes; decode once all are there. */
@@ -782,6 +798,20 @@ static int deliver_data(struct ws_conn *c, const uint8_t *p, size_t n)
         return WS_OK;
     c->in_callback = 1;
     rv = c->cb->on_message_data(c, p, n, c->user);
+    return after_callback(c, rv);
+}
+
+/* A whole message that lies in the input goes to on_message from there,
+ * without a copy; the receive state is already ready for the next frame. */
+static int deliver_direct(struct ws_conn *c, unsigned opcode,
+                          const uint8_t *p, size_t n)
+{
+    int rv;
+
+    c->rx_state = RX_HEADER;
+    reset_message(c);
+    c->in_callback = 1;
+    rv = c->cb->on_message(c, opcode, p, n, c->user);
     return after_callback(c, rv);
 }
 
@@ -846,16 +876,11 @@ static int read_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t *used)
     c->u.rx.frame_left -= m;
 
     if (direct) {
-        unsigned opcode = c->msg_opcode;
-        if (opcode == WS_OPCODE_TEXT &&
+        if (c->msg_opcode == WS_OPCODE_TEXT &&
             ws_utf8_finish(&c->u.rx.utf8) != WS_OK)
             return fail(c, WS_ERR_BAD_UTF8, "text message ends inside a "
                                             "UTF-8 sequence (RFC 6455 8.1)");
-        c->rx_state = RX_HEADER;
-        reset_message(c);
-        c->in_callback = 1;
-        rv = c->cb->on_message(c, opcode, p, m, c->user);
-        return after_callback(c, rv);
+        return deliver_direct(c, c->msg_opcode, p, m);
     }
     return deliver_data(c, p, m);
 }
@@ -968,6 +993,145 @@ static int deliver_message(struct ws_conn *c)
                            n, c->user);
     release_message_buffer(c);
     return after_callback(c, rv);
+}
+
+/* RX_MSG_END: on_message_end, then on_message (each may pause). */
+static int complete_message(struct ws_conn *c)
+{
+    int rv = end_message(c);
+
+    if (rv == WS_OK && c->rx_state == RX_MSG_DELIVER)
+        rv = deliver_message(c);
+    return rv;
+}
+
+/* Unmask p[0..n) in place (RFC 6455 5.3). A short payload is done here,
+ * 8 bytes at a time, which costs less than the call to ws_mask(). */
+static void unmask(uint8_t *p, size_t n, const uint8_t key[4])
+{
+    uint32_t k32;
+    uint64_t k64, w;
+    size_t i = 0;
+
+    if (n > 32) {
+        ws_mask(p, p, n, key, 0);
+        return;
+    }
+    memcpy(&k32, key, 4);
+    k64 = (uint64_t)k32 << 32 | k32;    /* key, key: either byte order */
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        w ^= k64;
+        memcpy(p + i, &w, 8);
+    }
+    for (; i < n; i++)
+        p[i] ^= key[i & 3];
+}
+
+/* Whether p[0..n) is complete, valid UTF-8 (RFC 3629). Short texts are
+ * mostly ASCII: that is checked here, 8 bytes at a time; at the first
+ * byte >= 0x80 the validator takes over. */
+static int is_utf8(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    uint64_t w;
+
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        if (w & 0x8080808080808080u)
+            return ws_utf8_check(p, n) == WS_OK;
+    }
+    for (; i < n; i++)
+        if (p[i] & 0x80u)
+            return ws_utf8_check(p, n) == WS_OK;
+    return 1;
+}
+
+/*
+ * The fast path. Most frames are small, arrive whole and are messages by
+ * themselves. Such a frame at p[0..n), with no partial header before it
+ * and no message in progress, is taken here in one go: header decoded
+ * inline, payload unmasked and (text) validated at once, callbacks run in
+ * the general path's order with the same state before each, so that a
+ * pause or an error in any of them leaves things as the general path
+ * would. It takes (RFC 6455 5.2):
+ *
+ *   byte 0   FIN = 1, RSV1-3 = 0, opcode 1 (text) or 2 (binary)
+ *   byte 1   MASK = 1 from a client, 0 from a server (5.1), and a 7-bit
+ *            length 1..125, or 126 and a 16-bit length in bytes 2-3
+ *   then     the 4-byte masking key if MASK (5.3), and the whole payload,
+ *            within max_frame (which is <= max_message)
+ *
+ * Anything else, and text that is not valid UTF-8, is left untouched with
+ * *used = 0 for the general path (read_header and on), which then decides
+ * everything about it: which error, and where.
+ */
+static int whole_frame(struct ws_conn *c, uint8_t *p, size_t n, size_t *used)
+{
+    static const uint8_t no_key[4];
+    const struct ws_callbacks *cb = c->cb;
+    unsigned opcode = p[0] & 0x0Fu, masked = n > 1 && (p[1] & 0x80u);
+    size_t hl = 2, size = n > 1 ? p[1] & 0x7Fu : 0; /* header, payload */
+    const uint8_t *key = no_key;
+    uint8_t *payload;
+    int direct, rv;
+
+    *used = 0;
+    if ((p[0] & 0xF0u) != 0x80u || opcode - 1u > 1u || size == 0 ||
+        size == 127 || masked == (unsigned)is_client(c) ||
+        c->msg_opcode != 0)
+        return WS_OK;
+    if (size == 126) {
+        if (n < 4)
+            return WS_OK;
+        size = (size_t)p[2] << 8 | p[3];
+        hl = 4;
+    }
+    if (masked) {
+        key = p + hl;
+        hl += 4;
+    }
+    if (n < hl || n - hl < size || size > c->max_frame)
+        return WS_OK;
+
+    payload = p + hl;
+    if (masked)
+        unmask(payload, size, key);
+    if (opcode == WS_OPCODE_TEXT && !is_utf8(payload, size)) {
+        if (masked)     /* masked again: left as it came */
+            ws_mask(payload, payload, size, key, 0);
+        return WS_OK;
+    }
+
+    /* As read_payload(): only on_message wants it, from the input. */
+    direct = whole_messages(c) && cb->on_message_data == NULL &&
+             cb->on_message_end == NULL;
+    if (!direct || cb->on_message_begin != NULL) {
+        /* As start_frame(), whose checks this frame passed above. */
+        enter_payload(c, 1, opcode, masked, key, size);
+        c->u.rx.msg_frames = 1;
+        rv = begin_message(c, opcode);
+        if (rv != WS_OK) {
+            /* Paused or failed before the payload: it stays unread. */
+            if (masked)
+                ws_mask(payload, payload, size, key, 0);
+            *used = hl;
+            return rv;
+        }
+    }
+    *used = hl + size;
+    if (direct)     /* (the frame fields of u.rx mean nothing in RX_HEADER) */
+        return deliver_direct(c, opcode, payload, size);
+
+    /* As read_payload() then finish_frame(): the frame is all read, the
+     * message complete (the text was checked whole). */
+    c->u.rx.frame_off = size;
+    c->u.rx.frame_left = 0;
+    rv = deliver_data(c, payload, size);
+    if (rv != WS_OK)
+        return rv;
+    c->rx_state = RX_MSG_END;
+    return complete_message(c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1138,9 +1302,7 @@ int ws_conn_feed(struct ws_conn *c, uint8_t *data, size_t len,
             rv = payload_step(c, data, len, &off);
             break;
         case RX_MSG_END:
-            rv = end_message(c);
-            if (rv == WS_OK && c->rx_state == RX_MSG_DELIVER)
-                rv = deliver_message(c);
+            rv = complete_message(c);
             break;
         case RX_MSG_DELIVER:
             rv = deliver_message(c);
@@ -1151,6 +1313,12 @@ int ws_conn_feed(struct ws_conn *c, uint8_t *data, size_t len,
         default:
             if (off == len)
                 break;
+            if (c->u.rx.hdr_have == 0) {
+                rv = whole_frame(c, data + off, len - off, &used);
+                off += used;
+                if (used > 0)
+                    break;
+            }
             rv = read_header(c, data + off, len - off, &used);
             off += used;
             /* The payload usually follows in the same input: go on with

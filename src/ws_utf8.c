@@ -121,7 +121,7 @@ static size_t char_start(const uint8_t *p, size_t lo, size_t i)
  * Signed byte compares do unsigned work here: as int8_t, 80-BF are
  * -128..-65, below C0-FF (-64..-1), below ASCII (0..127).
  */
-static __m128i block_errors(__m128i prev, __m128i cur)
+static inline __m128i block_errors(__m128i prev, __m128i cur)
 {
     const __m128i zero = _mm_setzero_si128();
     __m128i p1 = _mm_or_si128(_mm_slli_si128(cur, 1), _mm_srli_si128(prev, 15));
@@ -178,6 +178,32 @@ static int block_ends_inside_char(__m128i cur)
     return any_nonzero(_mm_subs_epu8(cur, last));
 }
 
+/* p[0..n), n < 16, padded with zeros (built in registers: a copy to a
+ * local array would cost a memcpy call, and the stack protector's check). */
+static __m128i load_padded(const uint8_t *p, size_t n)
+{
+    uint64_t lo = 0, hi = 0;
+    size_t k;
+
+    for (k = 0; k < n && k < 8; k++)
+        lo |= (uint64_t)p[k] << 8 * k;
+    for (; k < n; k++)
+        hi |= (uint64_t)p[k] << 8 * (k - 8);
+    return _mm_set_epi64x((long long)hi, (long long)lo);
+}
+
+/* A block whose last 3 bytes are the 3 before p[at] (zeros before p[0]):
+ * all that block_errors() needs of the block before p[at]. */
+static __m128i context_before(const uint8_t *p, size_t at)
+{
+    uint32_t w = 0;
+    size_t k;
+
+    for (k = 1; k <= 3 && k <= at; k++)
+        w |= (uint32_t)p[at - k] << (32 - 8 * k);
+    return _mm_slli_si128(_mm_cvtsi32_si128((int)w), 12);
+}
+
 /*
  * The fast gear (SSE2): see above. Call only at a character boundary.
  * 64 bytes per step: all ASCII (one OR, one movemask) is skipped at once;
@@ -190,7 +216,6 @@ static size_t valid_prefix(const uint8_t *p, size_t n)
 {
     const __m128i zero = _mm_setzero_si128();
     __m128i prev = zero, cur;
-    uint8_t tail[16];
     int pending = 0;            /* the last block ends inside a character */
     size_t i = 0;
 
@@ -215,27 +240,38 @@ static size_t valid_prefix(const uint8_t *p, size_t n)
         pending = block_ends_inside_char(d);
         prev = d;
     }
-    /* The last 0..3 whole blocks, then the last 1..15 bytes padded with
-     * zeros: ASCII, which asks for nothing, but ends an unfinished
-     * character with an "error" (the exact gear then sees that it is only
-     * unfinished). Short messages live here, so an ASCII block skips the
-     * full check. */
-    for (; i < n; i += 16) {
-        if (i + 16 <= n) {
-            cur = _mm_loadu_si128((const __m128i *)(p + i));
-        } else {
-            memset(tail, 0, sizeof tail);
-            memcpy(tail, p + i, n - i);
-            cur = _mm_loadu_si128((const __m128i *)tail);
-        }
+    /* The last 0..3 whole blocks. Short messages live here, so an ASCII
+     * block skips the full check. */
+    for (; i + 16 <= n; i += 16) {
+        cur = _mm_loadu_si128((const __m128i *)(p + i));
         if (pending || _mm_movemask_epi8(cur) != 0) {
             if (any_nonzero(block_errors(prev, cur)))
                 return char_start(p, 0, i);
             pending = block_ends_inside_char(cur);
         }
         prev = cur;
-        if (i + 16 > n)
-            return n;           /* the padded block: nothing unfinished */
+    }
+    if (i < n) {
+        /* The last 1..15 bytes. In a text of 16 bytes or more: the last
+         * 16, some of them checked already, after the 3 bytes before
+         * them (checking valid bytes again, in their true context, finds
+         * nothing new; without that context a character straddling into
+         * the block would look wrong and go to the exact gear, which is
+         * right but slow). In a shorter one: the text padded with zeros,
+         * ASCII, which asks for nothing but ends an unfinished character
+         * with an "error" (the exact gear then sees that it is only
+         * unfinished). */
+        if (n >= 16) {
+            cur = _mm_loadu_si128((const __m128i *)(p + n - 16));
+            prev = context_before(p, n - 16);
+        } else {
+            cur = load_padded(p, n);
+        }
+        if (!pending && _mm_movemask_epi8(cur) == 0)
+            return n;
+        if (any_nonzero(block_errors(prev, cur)))
+            return char_start(p, 0, i);
+        pending = block_ends_inside_char(cur);
     }
     return pending ? char_start(p, 0, n) : n;
 }
@@ -272,17 +308,13 @@ void ws_utf8_reset(struct ws_utf8 *u)
     u->state = ACCEPT;
 }
 
-/* see ws.h */
-int ws_utf8_feed(struct ws_utf8 *u, const uint8_t *p, size_t n, size_t *valid)
+/* Validate p[0..n) from state s (not REJECT); returns the new state and
+ * sets *valid (if not NULL) to the bytes before the failing one (n if
+ * none). */
+static uint32_t feed(uint32_t s, const uint8_t *p, size_t n, size_t *valid)
 {
-    uint32_t s = u->state;
     size_t i = 0, stop = 0;
 
-    if (s == REJECT) {
-        if (valid)
-            *valid = 0;
-        return WS_ERR_BAD_UTF8;
-    }
     while (i < n) {
         uint8_t b = p[i];
 
@@ -313,10 +345,21 @@ int ws_utf8_feed(struct ws_utf8 *u, const uint8_t *p, size_t n, size_t *valid)
         i++;
         s = (s >> 16) - 1 == 0 ? ACCEPT : NEED((s >> 16) - 1, 0x80, 0xBF);
     }
-    u->state = s;
     if (valid)
         *valid = i;
-    return s == REJECT ? WS_ERR_BAD_UTF8 : WS_OK;
+    return s;
+}
+
+/* see ws.h */
+int ws_utf8_feed(struct ws_utf8 *u, const uint8_t *p, size_t n, size_t *valid)
+{
+    if (u->state == REJECT) {
+        if (valid)
+            *valid = 0;
+        return WS_ERR_BAD_UTF8;
+    }
+    u->state = feed(u->state, p, n, valid);
+    return u->state == REJECT ? WS_ERR_BAD_UTF8 : WS_OK;
 }
 
 /* see ws.h */
@@ -328,10 +371,7 @@ int ws_utf8_finish(const struct ws_utf8 *u)
 /* see ws.h */
 int ws_utf8_check(const uint8_t *p, size_t n)
 {
-    struct ws_utf8 u;
-
-    ws_utf8_reset(&u);
-    if (ws_utf8_feed(&u, p, n, NULL) != WS_OK)
-        return WS_ERR_BAD_UTF8;
-    return ws_utf8_finish(&u);
+    if (valid_prefix(p, n) == n)
+        return WS_OK;           /* the fast gear vouches for all of it */
+    return feed(ACCEPT, p, n, NULL) == ACCEPT ? WS_OK : WS_ERR_BAD_UTF8;
 }

@@ -1,6 +1,9 @@
 /* tests of the property layer: X(name) per test */
 X(property_split_invariance_server)
 X(property_split_invariance_client)
+X(property_fast_path_matches_general_server)
+X(property_fast_path_matches_general_client)
+X(property_utf8_check_matches_bytewise)
 X(property_back_to_back)
 X(property_back_to_back_close_by_client)
 X(property_back_to_back_close_by_server)

@@ -9,6 +9,9 @@
  *    event log, the same output frames and the same final status. A valid
  *    stream must give exactly the generator's messages; an invalid one
  *    must end with the right close code on the wire (7.1.7, 7.4.1).
+ *    A second property test checks the receive fast path against the
+ *    general one with other callback sets and with small limits, and a
+ *    third ws_utf8_check() against the byte-at-a-time validator.
  * 2. Back to back: a client and a server wired together in memory through
  *    a transport that blocks and takes partial writes, real opening
  *    handshake (RFC 6455 4), messages of 0 bytes to 1 MiB both ways, then
@@ -997,19 +1000,35 @@ static void result_free(struct result *r)
     bytes_free(&r->norm);
 }
 
+/* Other callback sets and limits (fast_path_matches_general); NULL: the
+ * mode's callbacks, no limits. */
+struct variant {
+    const struct ws_callbacks *cb;
+    uint64_t max_frame, max_message;
+    uint32_t max_fragments;
+};
+static const struct variant *g_variant;
+
 static void init_open_conn(struct ws_conn *c, unsigned role, int mode,
                            struct rec *r, uint8_t *buf, size_t buflen)
 {
+    const struct ws_callbacks *cb = &rec_cbs[mode];
     struct ws_config cfg;
 
     memset(&cfg, 0, sizeof cfg);
     cfg.role = role;
     cfg.flags = WS_CONFIG_START_OPEN;
-    if (mode != MODE_STREAM) {
+    if (g_variant != NULL) {
+        cb = g_variant->cb;
+        cfg.max_frame = g_variant->max_frame;
+        cfg.max_message = g_variant->max_message;
+        cfg.max_fragments = g_variant->max_fragments;
+    }
+    if (cb->on_message != NULL) {
         cfg.message_buf = g_msgbuf;
         cfg.message_buf_len = MSGBUF_LEN;
     }
-    EXPECT_EQ(ws_conn_init(c, &cfg, &rec_cbs[mode], r, buf, buflen), WS_OK);
+    EXPECT_EQ(ws_conn_init(c, &cfg, cb, r, buf, buflen), WS_OK);
 }
 
 /*
@@ -1345,6 +1364,171 @@ void test_property_split_invariance_server(void)
 void test_property_split_invariance_client(void)
 {
     split_invariance(WS_ROLE_CLIENT, 0x5eed0002u, scaled(1500));
+}
+
+/*
+ * 1b. The receive fast path (ws_conn.c: whole_frame) takes a frame that is
+ * whole in the input; fed one byte at a time, no frame ever is, so the
+ * general path does everything. The two must agree for the callback sets
+ * the modes above do not use (streaming without on_message_begin, as most
+ * benchmarks do; on_message_begin with on_message, which delivers from
+ * the input; no message callbacks at all), and with limits the frames
+ * may exceed (max_frame, max_message, max_fragments): whole, whole with
+ * pauses in every callback, and in pieces with pauses.
+ */
+static const struct ws_callbacks fast_cbs[] = {
+    {.send = rec_send,
+     .on_message_data = rec_data,
+     .on_message_end = rec_end,
+     .on_ping = rec_ping,
+     .on_close = rec_close},
+    {.send = rec_send,
+     .on_message_begin = rec_begin,
+     .on_message = rec_message,
+     .on_pong = rec_pong,
+     .on_close = rec_close},
+    {.send = rec_send, .on_close = rec_close},
+    {.send = rec_send,
+     .on_message_begin = rec_begin,
+     .on_message_data = rec_data,
+     .on_message_end = rec_end,
+     .on_message = rec_message,
+     .on_close = rec_close},
+};
+
+static void fast_path_matches_general(unsigned role, uint64_t seed0,
+                                      size_t streams)
+{
+    static const int ways[] = {WAY_WHOLE, WAY_WHOLE_PAUSE, WAY_PIECES_PAUSE};
+    static const int kinds[] = {K_VALID, K_VALID, K_RSV, K_MASK,
+                                K_NEW_DATA, K_UTF8_BAD, K_UTF8_TRUNC,
+                                K_FLIP};
+    size_t i, w, bad = 0, failed = 0;
+    clock_t t0 = clock();
+
+    g_msgbuf = malloc(MSGBUF_LEN);
+    if (g_msgbuf == NULL)
+        abort();
+    test_note("role %s, seed %#llx, %zu streams",
+              role == WS_ROLE_SERVER ? "server" : "client",
+              (unsigned long long)seed0, streams);
+    for (i = 0; i < streams && bad < 5; i++) {
+        uint64_t seed = seed0 + i * 0x9E3779B97F4A7C15ull, vs = seed;
+        int kind = kinds[i % (sizeof kinds / sizeof kinds[0])];
+        struct variant v;
+        struct result ref;
+        struct gen g;
+        int ok = 1;
+
+        memset(&v, 0, sizeof v);
+        v.cb = &fast_cbs[rnd(&vs, sizeof fast_cbs / sizeof fast_cbs[0])];
+        if (rnd(&vs, 4) == 0)
+            v.max_frame = rnd_in(&vs, 1, 300);
+        if (rnd(&vs, 6) == 0)
+            v.max_message = rnd_in(&vs, 1, 1000);
+        if (rnd(&vs, 6) == 0)
+            v.max_fragments = rnd_in(&vs, 1, 4);
+        g_variant = &v;
+        gen_stream(&g, role, kind, seed, 0);
+        run_one(role, MODE_STREAM, WAY_BYTES, g.wire.p, g.wire.n, seed, &ref);
+        failed += ref.error != 0;
+        for (w = 0; w < sizeof ways / sizeof ways[0]; w++) {
+            struct result r;
+
+            run_one(role, MODE_STREAM, ways[w], g.wire.p, g.wire.n, seed, &r);
+            if (!same_result(&ref, &r, 1, role == WS_ROLE_SERVER)) {
+                test_note("stream %zu (seed %#llx, %s, %zu bytes, callbacks "
+                          "%d, max_frame %llu, max_message %llu, "
+                          "max_fragments %u): %s differs from "
+                          "byte-at-a-time", i, (unsigned long long)seed,
+                          kind_names[kind], g.wire.n,
+                          (int)(v.cb - fast_cbs),
+                          (unsigned long long)v.max_frame,
+                          (unsigned long long)v.max_message,
+                          (unsigned)v.max_fragments, way_names[ways[w]]);
+                ok = 0;
+            }
+            result_free(&r);
+        }
+        g_variant = NULL;
+        result_free(&ref);
+        gen_free(&g);
+        bad += !ok;
+    }
+    test_note("%zu streams, %zu failed the connection, %.2f s", i, failed,
+              seconds_since(t0));
+    free(g_msgbuf);
+    g_msgbuf = NULL;
+}
+
+void test_property_fast_path_matches_general_server(void)
+{
+    fast_path_matches_general(WS_ROLE_SERVER, 0xfa570001u, scaled(1500));
+}
+
+void test_property_fast_path_matches_general_client(void)
+{
+    fast_path_matches_general(WS_ROLE_CLIENT, 0xfa570002u, scaled(1500));
+}
+
+/*
+ * 1c. ws_utf8_check() (one call, the SSE2 fast gear's whole-text answer
+ * when it has one) against ws_utf8_feed() one byte at a time (the exact
+ * gear), on texts of 0..100 bytes - valid ones mixing 1- to 4-byte
+ * characters, ones with a bad byte or sequence, ones cut inside a
+ * character, ASCII with one high byte, any byte where the last partial
+ * 16-byte block starts - placed at every offset mod 16:
+ * the short and the overlapping last block, the fast path's checks.
+ */
+void test_property_utf8_check_matches_bytewise(void)
+{
+    uint64_t s = 0x07f8c4ec0u;
+    uint8_t buf[128];
+    size_t iter, iters = scaled(200000), wrong = 0;
+
+    test_note("seed %#llx, %zu texts", (unsigned long long)s, iters);
+    for (iter = 0; iter < iters && wrong < 3; iter++) {
+        size_t n = rnd(&s, 101), at = rnd(&s, 16), i;
+        uint8_t *p = buf + at;
+        struct ws_utf8 u;
+        int ok = 1;
+
+        gen_text(&s, p, n);
+        switch (rnd(&s, 5)) {
+        case 0:
+            if (n > 0)
+                (void)corrupt_utf8(&s, p, &n);
+            break;
+        case 1:
+            if (n > 0)
+                n -= rnd_in(&s, 1, n < 3 ? (uint32_t)n : 3);
+            break;
+        case 2:
+            for (i = 0; i < n; i++)
+                p[i] = (uint8_t)rnd_in(&s, 0x20, 0x7E);
+            if (n > 0)
+                p[rnd(&s, (uint32_t)n)] = (uint8_t)rnd_in(&s, 0x80, 0xFF);
+            break;
+        case 3:
+            /* Any byte where the last partial 16-byte block starts: the
+             * character before it may need it as a continuation. */
+            if (n % 16 != 0)
+                p[n - n % 16] = (uint8_t)rnd(&s, 256);
+            break;
+        default:
+            break;
+        }
+        ws_utf8_reset(&u);
+        for (i = 0; i < n && ok; i++)
+            ok = ws_utf8_feed(&u, p + i, 1, NULL) == WS_OK;
+        ok = ok && ws_utf8_finish(&u) == WS_OK;
+        if ((ws_utf8_check(p, n) == WS_OK) != ok) {
+            wrong++;
+            test_note("text %zu (%zu bytes): ws_utf8_check says %s", iter,
+                      n, ok ? "invalid" : "valid");
+        }
+    }
+    EXPECT_EQ(wrong, 0);
 }
 
 /* ------------------------------------------------------------------------ */
