@@ -56,6 +56,17 @@ static size_t min_size(size_t a, size_t b)
     return a < b ? a : b;
 }
 
+/* Buffer offsets are kept in 32 bits (struct ws_conn). */
+static int over_32_bits(size_t n)
+{
+#if SIZE_MAX > UINT32_MAX
+    return n > UINT32_MAX;
+#else
+    (void)n;
+    return 0;
+#endif
+}
+
 static int is_client(const struct ws_conn *c)
 {
     return c->role == WS_ROLE_CLIENT;
@@ -845,7 +856,7 @@ static int read_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t *used)
 {
     uint64_t left = c->u.rx.frame_left;
     size_t m = (size_t)(left < n ? left : n), valid = 0;
-    int direct, rv;
+    int direct;
 
     *used = m;
     if (c->u.rx.opcode & 0x8u)
@@ -864,7 +875,7 @@ static int read_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t *used)
         /* Fail fast (RFC 6455 8.1), but first hand a streaming receiver
          * the valid bytes before the bad one, so that what it sees does
          * not depend on how the input was split. */
-        rv = WS_OK;
+        int rv = WS_OK;
         if (!direct && valid > 0)
             rv = deliver_data(c, p, valid);
         if (rv != WS_OK && rv != WS_PAUSED)
@@ -1149,7 +1160,7 @@ int ws_conn_init(struct ws_conn *c, const struct ws_config *cfg,
     int rv;
 
     if (c == NULL || cb == NULL || cb->send == NULL || buf == NULL ||
-        buflen < WS_CONN_BUF_MIN || buflen > UINT32_MAX)
+        buflen < WS_CONN_BUF_MIN || over_32_bits(buflen))
         return WS_ERR_INVALID_ARG;
     memset(c, 0, sizeof *c);
     if (cfg == NULL)
@@ -1614,7 +1625,7 @@ int ws_conn_set_buffer(struct ws_conn *c, uint8_t *buf, size_t len)
     size_t n, reserve;
 
     if (c == NULL || buf == NULL || len < WS_CONN_BUF_MIN ||
-        len > UINT32_MAX)
+        over_32_bits(len))
         return WS_ERR_INVALID_ARG;
     if (c->in_callback)
         return WS_ERR_BAD_STATE;

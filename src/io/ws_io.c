@@ -3101,10 +3101,10 @@ const char *ws_io_get_peer(const struct ws_io_conn *c)
      * gets room for an X-Forwarded-For address that may replace it. c is
      * const to the caller only: every connection is malloc'd here. */
     struct ws_io_conn *m = (struct ws_io_conn *)c;
-    char text[PEER_TEXT_MAX];
-    size_t n;
 
     if (m->peer == NULL) {
+        char text[PEER_TEXT_MAX];
+        size_t n;
         format_peer(m, text, sizeof text);
         n = strlen(text) + 1;
         m->peer = malloc(conn_opts(m)->trust_proxy ? PEER_TEXT_MAX : n);

@@ -1966,6 +1966,85 @@ out:
     ws_loop_free(loop);
 }
 
+/* Whether a whole server frame (7- or 16-bit length) is in r->buf. */
+static int raw_has_frame(void *arg)
+{
+    struct raw *r = arg;
+    size_t len;
+
+    raw_read(r);
+    if (r->len < 2)
+        return r->eof != 0;
+    len = r->buf[1] & 0x7f;
+    if (len == 126)
+        len = r->len < 4 ? SIZE_MAX : ((size_t)r->buf[2] << 8 | r->buf[3]) + 2;
+    return r->eof != 0 || (len != SIZE_MAX && r->len >= 2 + len);
+}
+
+/*
+ * Server connections share one core buffer, and the core keeps a control
+ * frame that arrives in pieces at its end: such a connection must get a
+ * buffer of its own until the frame is complete (ws_conn_buffer_busy).
+ * Here a ping arrives in two pieces, and between them another client's
+ * 4,000-byte Upgrade request fills the shared buffer: the pong must still
+ * carry the ping's payload, byte for byte.
+ */
+static void test_ping_split_while_buffer_shared(void)
+{
+    static const char head[] =
+        "GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\nX-Filler: ";
+    struct ws_loop *loop = NULL;
+    struct srv sv;
+    struct raw a, b;
+    uint8_t ping[120], frame[140], payload[RAW_BUF];
+    char req[4000];
+    unsigned op = 0;
+    size_t i, fl, n = 0, at;
+
+    if (!EXPECT_EQ(ws_loop_new(&loop, 0), WS_OK))
+        return;
+    srv_init(&sv, loop, SRV_ECHO);
+    if (!EXPECT_EQ(srv_listen(&sv, "127.0.0.1"), WS_OK) ||
+        !EXPECT_EQ(raw_open(&a, sv.port, 0), 0))
+        goto out;
+    if (!EXPECT_EQ(raw_open(&b, sv.port, 0), 0))
+        goto close_a;
+    if (!EXPECT_EQ(raw_handshake(loop, &a), 0))
+        goto close_b;
+    for (i = 0; i < sizeof ping; i++)
+        ping[i] = (uint8_t)(i * 7 + 1);
+    fl = raw_frame(frame, WS_OPCODE_PING, 1, ping, sizeof ping);
+    /* The header and 40 of the 120 payload bytes, then the server reads. */
+    EXPECT_EQ(raw_send(loop, &a, frame, 46), 0);
+    run_for(loop, 50);
+    /* A request that fills all but the last bytes of a 4 KiB buffer. */
+    memcpy(req, head, sizeof head - 1);
+    at = sizeof head - 1;
+    memset(req + at, 'f', sizeof req - at - 4);
+    memcpy(req + sizeof req - 4, "\r\n\r\n", 4);
+    EXPECT_EQ(raw_send(loop, &b, req, sizeof req), 0);
+    EXPECT(run_until(loop, raw_has_headers, &b, 5000));
+    EXPECT(b.len >= 12 && memcmp(b.buf, "HTTP/1.1 101", 12) == 0);
+    /* The rest of the ping. */
+    EXPECT_EQ(raw_send(loop, &a, frame + 46, fl - 46), 0);
+    EXPECT(run_until(loop, raw_has_frame, &a, 5000));
+    EXPECT(raw_take_frame(&a, &op, payload, &n));
+    EXPECT_EQ(op, WS_OPCODE_PONG);
+    EXPECT_EQ(n, sizeof ping);
+    EXPECT(n == sizeof ping && memcmp(payload, ping, n) == 0);
+    EXPECT_EQ(sv.closed, 0);
+close_b:
+    raw_close(&b);
+close_a:
+    raw_close(&a);
+    EXPECT(run_until(loop, loop_empty, loop, 5000));
+out:
+    ws_loop_free(loop);
+}
+
 /* A raw peer that never answers pings: closed after ping + pong timeout. */
 static void test_pong_timeout(void)
 {
@@ -3049,6 +3128,7 @@ static void test_loop_timers(void)
     X(resets_leak_nothing)                                                   \
     X(backpressure_api)                                                      \
     X(ping_answered)                                                         \
+    X(ping_split_while_buffer_shared)                                        \
     X(pong_timeout)                                                          \
     X(idle_timeout)                                                          \
     X(close_timeout)                                                         \
