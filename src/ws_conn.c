@@ -1650,12 +1650,12 @@ int ws_conn_set_buffer(struct ws_conn *c, uint8_t *buf, size_t len)
         return WS_ERR_NO_SPACE;
     memcpy(buf, old + c->out_head, n);
     memcpy(buf + len - reserve, old + c->buflen - reserve, reserve);
-    if (c->protocol && is_client(c))
-        c->protocol = (const char *)buf + len - reserve;
     c->out_head = 0;
     c->out_tail = (uint32_t)n;
     c->buf = buf;
     c->buflen = (uint32_t)len;
+    if (c->protocol && is_client(c))
+        c->protocol = proto_area(c);
     return WS_OK;
 }
 

@@ -687,10 +687,12 @@ static int check_early_request_line(struct ws_request *req,
     return WS_INCOMPLETE;
 }
 
-/* see ws.h */
-int ws_handshake_parse_request(struct ws_request *req, const uint8_t *data,
-                               size_t len, size_t max_bytes,
-                               size_t max_headers, size_t *consumed)
+/* The two request parsers share everything but the request-line rules
+ * and the Upgrade checks: upgrade = 1 for an opening handshake (RFC 6455
+ * 4.2.1), 0 for any HTTP/1.x request (ws_http_parse_request). */
+static int parse_request(struct ws_request *req, const uint8_t *data,
+                         size_t len, size_t max_bytes, size_t max_headers,
+                         size_t *consumed, int upgrade)
 {
     struct request_headers h;
     struct ws_slice start;
@@ -712,7 +714,7 @@ int ws_handshake_parse_request(struct ws_request *req, const uint8_t *data,
         max_headers = WS_DEFAULT_MAX_HEADERS;
     rv = scan_head(data, len, max_bytes, max_headers, WS_ERR_HANDSHAKE, &end,
                    &req->error);
-    if (rv == WS_INCOMPLETE)
+    if (rv == WS_INCOMPLETE && upgrade)
         return check_early_request_line(req, data, len);
     if (rv != WS_OK)
         return rv;
@@ -720,15 +722,15 @@ int ws_handshake_parse_request(struct ws_request *req, const uint8_t *data,
      * so a caller can tell where it ended. */
     *consumed = end;
     split_head(data, end, &start, &req->headers);
-    rv = parse_request_line(req, start);
+    rv = upgrade ? parse_request_line(req, start)
+                 : parse_request_syntax(req, start);
     if (rv != WS_OK)
         return rv;
     split_target(req);
     memset(&h, 0, sizeof h);
     rv = collect_request_headers(req, &h);
-    if (rv != WS_OK)
-        return rv;
-    rv = check_request(req, &h);
+    if (rv == WS_OK && upgrade)
+        rv = check_request(req, &h);
     if (rv != WS_OK)
         return rv;
     req->error = NULL;
@@ -736,44 +738,19 @@ int ws_handshake_parse_request(struct ws_request *req, const uint8_t *data,
 }
 
 /* see ws.h */
+int ws_handshake_parse_request(struct ws_request *req, const uint8_t *data,
+                               size_t len, size_t max_bytes,
+                               size_t max_headers, size_t *consumed)
+{
+    return parse_request(req, data, len, max_bytes, max_headers, consumed, 1);
+}
+
+/* see ws.h */
 int ws_http_parse_request(struct ws_request *req, const uint8_t *data,
                           size_t len, size_t max_bytes, size_t max_headers,
                           size_t *consumed)
 {
-    struct request_headers h;
-    struct ws_slice start;
-    size_t end = 0;
-    int rv;
-
-    if (consumed != NULL)
-        *consumed = 0;
-    if (req == NULL)
-        return WS_ERR_INVALID_ARG;
-    memset(req, 0, sizeof *req);
-    if (consumed == NULL || (data == NULL && len > 0)) {
-        req->error = "invalid argument (NULL)";
-        return WS_ERR_INVALID_ARG;
-    }
-    if (max_bytes == 0)
-        max_bytes = WS_DEFAULT_MAX_HANDSHAKE;
-    if (max_headers == 0)
-        max_headers = WS_DEFAULT_MAX_HEADERS;
-    rv = scan_head(data, len, max_bytes, max_headers, WS_ERR_HANDSHAKE, &end,
-                   &req->error);
-    if (rv != WS_OK)
-        return rv;
-    *consumed = end;
-    split_head(data, end, &start, &req->headers);
-    rv = parse_request_syntax(req, start);
-    if (rv != WS_OK)
-        return rv;
-    split_target(req);
-    memset(&h, 0, sizeof h);
-    rv = collect_request_headers(req, &h);
-    if (rv != WS_OK)
-        return rv;
-    req->error = NULL;
-    return WS_OK;
+    return parse_request(req, data, len, max_bytes, max_headers, consumed, 0);
 }
 
 /* see ws.h */

@@ -851,24 +851,32 @@ static int raw_send_frame(struct ws_loop *loop, struct raw *r,
     return rv;
 }
 
+/* The header and payload sizes of the server frame at the start of buf
+ * (7- or 16-bit length); 0 until they are known. */
+static int raw_frame_size(const struct raw *r, size_t *h, size_t *len)
+{
+    *h = 2;
+    if (r->len < 2)
+        return 0;
+    *len = r->buf[1] & 0x7f;
+    if (*len == 126) {
+        if (r->len < 4)
+            return 0;
+        *len = (size_t)r->buf[2] << 8 | r->buf[3];
+        *h = 4;
+    } else if (*len == 127) {
+        return 0;                   /* not expected here */
+    }
+    return 1;
+}
+
 /* Take one whole server frame (unmasked, payload < RAW_BUF) from buf. */
 static int raw_take_frame(struct raw *r, unsigned *opcode, uint8_t *payload,
                           size_t *n)
 {
-    size_t h = 2, len;
+    size_t h, len;
 
-    if (r->len < 2)
-        return 0;
-    len = r->buf[1] & 0x7f;
-    if (len == 126) {
-        if (r->len < 4)
-            return 0;
-        len = (size_t)r->buf[2] << 8 | r->buf[3];
-        h = 4;
-    } else if (len == 127) {
-        return 0;                   /* not expected here */
-    }
-    if (r->len < h + len)
+    if (!raw_frame_size(r, &h, &len) || r->len < h + len)
         return 0;
     *opcode = r->buf[0] & 0x0f;
     memcpy(payload, r->buf + h, len);
@@ -1966,19 +1974,15 @@ out:
     ws_loop_free(loop);
 }
 
-/* Whether a whole server frame (7- or 16-bit length) is in r->buf. */
+/* Whether a whole server frame is in r->buf (or the peer is gone). */
 static int raw_has_frame(void *arg)
 {
     struct raw *r = arg;
-    size_t len;
+    size_t h, len;
 
     raw_read(r);
-    if (r->len < 2)
-        return r->eof != 0;
-    len = r->buf[1] & 0x7f;
-    if (len == 126)
-        len = r->len < 4 ? SIZE_MAX : ((size_t)r->buf[2] << 8 | r->buf[3]) + 2;
-    return r->eof != 0 || (len != SIZE_MAX && r->len >= 2 + len);
+    return r->eof != 0 ||
+           (raw_frame_size(r, &h, &len) && r->len >= h + len);
 }
 
 /*
